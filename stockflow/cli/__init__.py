@@ -1,0 +1,55 @@
+"""The ``stockflow`` command line: the user's entry point besides the Prefect UI.
+
+Each area registers its commands from its own module; heavy imports stay inside the commands so that
+``stockflow --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from stockflow.cli import backtest, config_cmd, data, ml, ops, trading
+from stockflow.errors import StockflowError
+
+app = typer.Typer(
+    name="stockflow",
+    help="Prefect-orchestrated ML pipeline that trades US stocks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+for _module in (config_cmd, data, ml, trading, backtest, ops):
+    _module.register(app)
+
+
+def _quiet_environment() -> None:
+    # No telemetry from Prefect or its server, and no TensorFlow banner noise.
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main() -> None:
+    """Console-script entry point: expected errors print one clear message, not a traceback."""
+    _quiet_environment()
+    try:
+        app(standalone_mode=False)
+    except StockflowError as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except typer.Abort:
+        typer.secho("aborted", err=True)
+        sys.exit(1)
+    except SystemExit:
+        raise
+    except Exception as err:  # click usage errors come through here in non-standalone mode
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        raise

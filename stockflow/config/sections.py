@@ -1,0 +1,163 @@
+"""Settings sections. Each area of stockflow owns one section; the root object composes them.
+
+Every model forbids unknown keys so that a typo in ``stockflow.yaml`` fails loudly instead of being
+ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+
+class Section(BaseModel):
+    """Base of all settings sections: frozen and strict about unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSettings(Section):
+    """Where bars come from and which universe is traded."""
+
+    source: Literal["sample", "files", "alpaca", "yfinance"] = "sample"
+    symbols: list[str] = Field(
+        default_factory=lambda: ["AAPL", "IBM", "MSFT", "GOOG"],
+        description="Universe. Empty means every symbol the source offers.",
+    )
+    path: str | None = Field(None, description="File or directory for the 'files' source.")
+    start: str | None = Field(None, description="First session to ingest (YYYY-MM-DD); None = all.")
+    end: str | None = Field(None, description="Last session to ingest (YYYY-MM-DD); None = latest.")
+    timeframe: Literal["1Day"] = "1Day"
+    calendar: str = "XNYS"
+    fetch_retries: int = Field(3, ge=0, le=10)
+    http_timeout_s: float = Field(20.0, gt=0, le=300)
+
+
+class ValidationSettings(Section):
+    """Thresholds of the Great Expectations rules (see expectations/)."""
+
+    max_abs_daily_return: float = Field(
+        0.75, gt=0, description="Hard bound on |close/prev_close - 1|; real fat tails stay under it."
+    )
+    max_failed_share: float = Field(
+        0.05, ge=0, le=1, description="The ingest flow fails when more than this share of rows is quarantined."
+    )
+    missing_sessions_mostly: float = Field(0.98, ge=0, le=1)
+    check_calendar: bool = True
+
+
+class FeatureSettings(Section):
+    """Feature engineering and labels."""
+
+    feature_set_version: str = "ta-v1"
+    label_horizon: int = Field(1, ge=1, le=20, description="Bars ahead for the label (t+1..t+h).")
+    min_history: int = Field(260, ge=30, description="Bars of history loaded for live features.")
+
+
+class ModelSettings(Section):
+    """Training, walk-forward evaluation and promotion."""
+
+    kinds: list[Literal["lightgbm", "lstm", "momentum", "ensemble"]] = Field(
+        default_factory=lambda: ["lightgbm", "lstm", "momentum", "ensemble"]
+    )
+    train_window_days: int = Field(1260, ge=60)
+    test_window_days: int = Field(126, ge=5)
+    n_folds: int = Field(4, ge=1, le=50)
+    purge_days: int = Field(5, ge=0)
+    promotion_margin: float = Field(0.005, ge=0, description="Required improvement over champion.")
+    lstm_window: int = Field(20, ge=2)
+    lstm_units: int = Field(16, ge=1)
+    lstm_epochs: int = Field(15, ge=1)
+    seed: int = 42
+
+
+class DriftSettings(Section):
+    """Evidently drift monitoring."""
+
+    reference_days: int = Field(250, ge=20)
+    current_days: int = Field(20, ge=5)
+    drift_share_threshold: float = Field(0.5, ge=0, le=1)
+    request_retrain: bool = True
+
+
+class RiskSettings(Section):
+    """Hard risk rules: sizing, limits, stops, breaker."""
+
+    risk_per_trade: float = Field(0.02, gt=0, le=0.1, description="Max share of equity lost at the stop.")
+    max_total_exposure: float = Field(0.20, gt=0, le=1)
+    max_position_weight: float = Field(0.10, gt=0, le=1)
+    max_open_positions: int = Field(5, ge=1)
+    max_orders_per_run: int = Field(10, ge=1)
+    min_order_notional: float = Field(10.0, ge=0)
+    stop_loss: float = Field(0.03, gt=0, lt=1)
+    trailing_stop: float = Field(0.02, gt=0, lt=1)
+    trailing_activation: float = Field(0.05, ge=0, lt=10)
+    daily_loss_limit: float = Field(0.05, gt=0, lt=1)
+    flatten_on_halt: bool = False
+
+
+class BrokerSettings(Section):
+    """Which broker executes, and its costs (paper) or endpoint (alpaca)."""
+
+    kind: Literal["paper", "alpaca"] = "paper"
+    initial_cash: float = Field(10_000.0, gt=0)
+    slippage_bps: float = Field(5.0, ge=0)
+    commission_per_share: float = Field(0.0, ge=0)
+    commission_per_order: float = Field(0.0, ge=0)
+    commission_pct: float = Field(0.0, ge=0)
+    alpaca_api_key: SecretStr | None = None
+    alpaca_secret_key: SecretStr | None = None
+    alpaca_secret_block: str | None = Field(
+        None, description="Name of a Prefect Secret block holding 'key:secret' (alternative to env vars)."
+    )
+    alpaca_paper: bool = True
+    alpaca_url_override: str | None = None
+    live_trading_confirmed: bool = Field(
+        False, description="Second confirmation required with alpaca_paper=false."
+    )
+    http_timeout_s: float = Field(10.0, gt=0, le=120)
+    fill_poll_s: float = Field(30.0, ge=0)
+
+    @model_validator(mode="after")
+    def _live_needs_opt_in(self) -> BrokerSettings:
+        if self.kind == "alpaca" and not self.alpaca_paper and not self.live_trading_confirmed:
+            raise ValueError(
+                "live trading (broker.alpaca_paper=false) needs broker.live_trading_confirmed=true as well"
+            )
+        return self
+
+
+class TradingSettings(Section):
+    """Trading modes and approval."""
+
+    mode: Literal["auto", "manual", "hybrid"] = "auto"
+    auto_threshold: float = Field(0.8, ge=0, le=1)
+    approval_threshold: float = Field(0.55, ge=0, le=1)
+    approval_timeout_s: int = Field(1800, ge=10)
+    allow_short: bool = False
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> TradingSettings:
+        if self.approval_threshold > self.auto_threshold:
+            raise ValueError(
+                f"trading.approval_threshold ({self.approval_threshold}) must not exceed "
+                f"trading.auto_threshold ({self.auto_threshold})"
+            )
+        return self
+
+
+class BacktestSettings(Section):
+    """Backtest defaults."""
+
+    start: str | None = None
+    end: str | None = None
+    initial_cash: float = Field(10_000.0, gt=0)
+
+
+class ServerSettings(Section):
+    """The local operation: Prefect server/UI and the reports server."""
+
+    host: str = "127.0.0.1"
+    prefect_port: int = Field(4200, ge=1, le=65535)
+    reports_port: int = Field(8765, ge=1, le=65535)

@@ -1,0 +1,1 @@
+"""Immutable domain types shared by every layer."""

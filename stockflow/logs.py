@@ -1,0 +1,57 @@
+"""Logging that goes through Prefect's run logger inside flows and tasks, and stdlib logging elsewhere."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+
+def get_logger(name: str = "stockflow") -> logging.Logger | logging.LoggerAdapter[Any]:
+    """Prefect's run logger when called inside a flow or task run, else a standard logger."""
+    try:
+        from prefect.exceptions import MissingContextError
+        from prefect.logging import get_run_logger
+
+        try:
+            return get_run_logger()
+        except MissingContextError:
+            pass
+    except ImportError:  # pragma: no cover - prefect is a hard dependency
+        pass
+    return logging.getLogger(name)
+
+
+class Progress:
+    """Logs ``done / total`` and throughput at most every ``every_s`` seconds, plus a final line."""
+
+    def __init__(self, what: str, total: int, unit: str = "rows", every_s: float = 2.0) -> None:
+        self.what, self.total, self.unit, self.every_s = what, total, unit, every_s
+        self.done = 0
+        self.units = 0
+        self.start = time.perf_counter()
+        self._last = self.start
+        self.log = get_logger()
+
+    def advance(self, n: int = 1, units: int = 0) -> None:
+        """Count ``n`` items (symbols) and ``units`` (rows) done; log when due."""
+        self.done += n
+        self.units += units
+        now = time.perf_counter()
+        if now - self._last >= self.every_s:
+            self._last = now
+            self.log.info(self.line())
+
+    def line(self) -> str:
+        """A one-line status: items done of total and units per second."""
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        return (
+            f"{self.what}: {self.done}/{self.total} done, {self.units:,} {self.unit} "
+            f"({self.units / elapsed:,.0f} {self.unit}/s, {elapsed:.1f}s)"
+        )
+
+    def finish(self) -> str:
+        """Log and return the final line."""
+        msg = self.line()
+        self.log.info(msg)
+        return msg

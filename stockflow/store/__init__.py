@@ -1,0 +1,1 @@
+"""Reading and writing state through the database (one module per kind of state)."""
