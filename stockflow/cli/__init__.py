@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from stockflow.cli import backtest, config_cmd, data, ml, ops, trading
+from stockflow.cli import backtest, config_cmd, data, features, ml, ops, pipeline, trading
 from stockflow.errors import StockflowError
 
 app = typer.Typer(
@@ -22,7 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (config_cmd, data, ml, trading, backtest, ops):
+for _module in (config_cmd, data, features, ml, trading, pipeline, backtest, ops):
     _module.register(app)
 
 

@@ -1,6 +1,12 @@
 """State store: SQLAlchemy 2 models, engines, transactions and Alembic migrations."""
 
-from stockflow.db import models_backtest, models_data, models_ml, models_trading  # noqa: F401 (register)
+from stockflow.db import (  # noqa: F401 (register the tables)
+    models_backtest,
+    models_data,
+    models_ml,
+    models_pipeline,
+    models_trading,
+)
 from stockflow.db.base import Base, utcnow
 from stockflow.db.engine import get_engine, is_postgres, make_engine, transaction
 from stockflow.db.migrate import upgrade

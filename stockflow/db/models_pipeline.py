@@ -1,0 +1,3 @@
+"""Tables of the pipeline area: signals, approvals, portfolio snapshots."""
+
+from __future__ import annotations
