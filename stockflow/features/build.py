@@ -1,0 +1,233 @@
+"""Build the feature frame of a bar panel: per-symbol TA-Lib, warm-up mask, cross-sectional ranks, labels.
+
+The contract (docs/design.md): ``build_features(bars, settings)`` returns ``symbol, session``, the
+columns of :data:`FEATURE_COLUMNS`, ``warmup`` and the labels ``fwd_ret`` and ``y_up``. Symbols that
+cannot be featurized (too little history, constant or invalid prices, an all-NaN feature) are left out
+and reported by :func:`build_features_report`, never crash the run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from stockflow.config.sections import FeatureSettings
+from stockflow.domain.market import BAR_COLUMNS, BAR_SCHEMA
+from stockflow.errors import ConfigError, DataError
+from stockflow.features.indicators import forward_return, symbol_features
+from stockflow.features.spec import (
+    BASE_FEATURES,
+    FEATURE_COLUMNS,
+    FEATURE_SET_VERSION,
+    MIN_HISTORY,
+    RANK_PREFIX,
+    RANKED_FEATURES,
+)
+from stockflow.logs import get_logger
+
+#: Columns of the frame :func:`build_features` returns, in order.
+OUTPUT_COLUMNS: tuple[str, ...] = ("symbol", "session", *FEATURE_COLUMNS, "warmup", "fwd_ret", "y_up")
+
+
+@dataclass(frozen=True)
+class FeatureResult:
+    """The feature frame plus what happened: skipped symbols with reasons, timing, version."""
+
+    frame: pl.DataFrame
+    skipped: dict[str, str] = field(default_factory=dict)
+    feature_set_version: str = FEATURE_SET_VERSION
+    label_horizon: int = 1
+    seconds: float = 0.0
+
+    @property
+    def symbols(self) -> list[str]:
+        """Symbols present in the frame."""
+        return self.frame.get_column("symbol").unique(maintain_order=True).to_list()
+
+    @property
+    def usable_rows(self) -> int:
+        """Rows outside the warm-up (usable for prediction; training also needs a label)."""
+        return int((~self.frame.get_column("warmup")).sum())
+
+
+def empty_features() -> pl.DataFrame:
+    """An empty frame with the output schema of :func:`build_features`."""
+    schema: dict[str, pl.DataType] = {"symbol": pl.Utf8(), "session": pl.Date()}
+    schema.update({c: pl.Float64() for c in FEATURE_COLUMNS})
+    schema.update({"warmup": pl.Boolean(), "fwd_ret": pl.Float64(), "y_up": pl.Int8()})
+    return pl.DataFrame(schema=schema)
+
+
+def check_version(settings: FeatureSettings) -> None:
+    """Refuse settings pinned to a feature-set version this code does not compute."""
+    if settings.feature_set_version != FEATURE_SET_VERSION:
+        raise ConfigError(
+            f"features.feature_set_version is {settings.feature_set_version!r} but this code computes "
+            f"{FEATURE_SET_VERSION!r}; retrain models on {FEATURE_SET_VERSION!r} or install the matching code"
+        )
+
+
+def build_features(bars: pl.DataFrame, settings: FeatureSettings) -> pl.DataFrame:
+    """Features and labels of ``bars`` (canonical bar frame, any number of symbols).
+
+    Rows keep their symbol and session. ``warmup`` is true where the row has fewer than
+    :data:`MIN_HISTORY` bars of history or any feature is undefined; such rows carry null features
+    (never zeros) and must not be used for training or prediction. ``fwd_ret`` is
+    close[t+h]/close[t]-1 with h = ``settings.label_horizon`` (null on the last h rows of a symbol),
+    ``y_up`` is 1 where fwd_ret > 0, 0 where fwd_ret <= 0, null where fwd_ret is null.
+    Skipped symbols are logged; use :func:`build_features_report` to get them.
+    """
+    return build_features_report(bars, settings).frame
+
+
+def _partition(bars: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[str, int, int]]]:
+    """Sort (if needed) and return the frame with (symbol, start, stop) of each contiguous block."""
+    missing = [c for c in BAR_COLUMNS if c not in bars.columns]
+    if missing:
+        raise DataError(f"bar frame lacks columns {missing}", rule="schema")
+    casts = [pl.col(c).cast(t) for c, t in BAR_SCHEMA.items() if bars.schema[c] != t]
+    if casts:
+        bars = bars.with_columns(casts)
+    bars = bars.select(BAR_COLUMNS)
+    # Sorting 2.7M rows costs more than all indicators of a symbol; skip it when already sorted.
+    keys = bars.select(
+        (
+            (pl.col("symbol") > pl.col("symbol").shift(1))
+            | (
+                (pl.col("symbol") == pl.col("symbol").shift(1))
+                & (pl.col("session") >= pl.col("session").shift(1))
+            )
+        )
+        .fill_null(True)
+        .all()
+    ).item()
+    if not keys:
+        bars = bars.sort(["symbol", "session"], maintain_order=True)
+    counts = bars.group_by("symbol", maintain_order=True).len()
+    blocks: list[tuple[str, int, int]] = []
+    start = 0
+    for sym, n in counts.iter_rows():
+        blocks.append((str(sym), start, start + int(n)))
+        start += int(n)
+    return bars, blocks
+
+
+def _skip_reason(sessions: np.ndarray, prices: dict[str, np.ndarray], v: np.ndarray) -> str | None:
+    """Why a symbol's bars cannot be featurized, or None."""
+    c = prices["close"]
+    n = c.shape[0]
+    if n < MIN_HISTORY:
+        return f"too little history: {n} bars, need at least {MIN_HISTORY} (MIN_HISTORY)"
+    if n > 1 and (np.diff(sessions) <= 0).any():
+        i = int(np.argmax(np.diff(sessions) <= 0)) + 1
+        return f"duplicate session {sessions[i]} (row {i} of the symbol)"
+    for name, arr in prices.items():
+        bad = ~np.isfinite(arr) | (arr <= 0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            return f"invalid {name} {arr[i]!r} at session {sessions[i]} (row {i}); quarantine it upstream"
+    bad_v = ~np.isfinite(v) | (v < 0)
+    if bad_v.any():
+        i = int(np.argmax(bad_v))
+        return f"invalid volume {v[i]!r} at session {sessions[i]} (row {i})"
+    if np.all(c == c[0]):
+        return f"constant close price {c[0]} over all {n} bars"
+    return None
+
+
+def build_features_report(bars: pl.DataFrame, settings: FeatureSettings) -> FeatureResult:
+    """:func:`build_features` plus the skipped symbols with their reasons (see :class:`FeatureResult`)."""
+    t0 = time.perf_counter()
+    check_version(settings)
+    horizon = settings.label_horizon
+    if bars.is_empty():
+        return FeatureResult(empty_features(), {}, FEATURE_SET_VERSION, horizon, time.perf_counter() - t0)
+    bars, blocks = _partition(bars)
+
+    def col(name: str) -> np.ndarray:
+        return bars.get_column(name).to_numpy().astype(np.float64, copy=False)
+
+    o, h, lo, c, v = (col(x) for x in ("open", "high", "low", "close", "volume"))
+    # Dates as integer days: cheap to compare for duplicates, cheap to show in messages.
+    sessions = bars.get_column("session").to_numpy()
+    n_rows = c.shape[0]
+    feats = np.full((n_rows, len(BASE_FEATURES)), np.nan)
+    fwd = np.full(n_rows, np.nan)
+    keep = np.zeros(n_rows, dtype=bool)
+    ok = np.zeros(n_rows, dtype=bool)
+    skipped: dict[str, str] = {}
+    for sym, a, b in blocks:
+        prices = {"open": o[a:b], "high": h[a:b], "low": lo[a:b], "close": c[a:b]}
+        reason = _skip_reason(sessions[a:b], prices, v[a:b])
+        if reason is not None:
+            skipped[sym] = reason
+            continue
+        block = symbol_features(o[a:b], h[a:b], lo[a:b], c[a:b], v[a:b])
+        row_ok = np.isfinite(block).all(axis=1)
+        row_ok[: MIN_HISTORY - 1] = False
+        if not row_ok.any():
+            dead = [
+                BASE_FEATURES[j]
+                for j in range(block.shape[1])
+                if not np.isfinite(block[MIN_HISTORY - 1 :, j]).any()
+            ]
+            skipped[sym] = (
+                f"all-NaN feature column(s) {dead} after the warm-up"
+                if dead
+                else "no row with every feature defined after the warm-up"
+            )
+            continue
+        feats[a:b] = block
+        ok[a:b] = row_ok
+        fwd[a:b] = forward_return(c[a:b], horizon)
+        keep[a:b] = True
+
+    if skipped:
+        log = get_logger()
+        for sym, reason in skipped.items():
+            log.warning("features: skipped %s: %s", sym, reason)
+    if not keep.any():
+        return FeatureResult(
+            empty_features(), skipped, FEATURE_SET_VERSION, horizon, time.perf_counter() - t0
+        )
+
+    # Warm-up and undefined rows carry nulls, never zeros or half-converged values.
+    feats[~ok] = np.nan
+    keep_s = pl.Series(keep)
+    frame = bars.select("symbol", "session").filter(keep_s)
+    feats, ok, fwd = feats[keep], ok[keep], fwd[keep]
+    cols = [pl.Series(name, feats[:, j]).fill_nan(None) for j, name in enumerate(BASE_FEATURES)]
+    fwd_s = pl.Series("fwd_ret", fwd).fill_nan(None)
+    frame = frame.with_columns(*cols, pl.Series("warmup", ~ok), fwd_s)
+    frame = frame.with_columns(
+        pl.when(pl.col("fwd_ret").is_null())
+        .then(None)
+        .otherwise((pl.col("fwd_ret") > 0).cast(pl.Int8))
+        .alias("y_up"),
+        *_rank_exprs(),
+    )
+    return FeatureResult(
+        frame.select(OUTPUT_COLUMNS), skipped, FEATURE_SET_VERSION, horizon, time.perf_counter() - t0
+    )
+
+
+def _rank_exprs() -> list[pl.Expr]:
+    """Mid-rank percentile of each ranked feature among the usable rows of the same session.
+
+    (rank - 0.5) / n lies in (0, 1), ties get the average rank and a lone symbol gets 0.5. Only values of
+    the same session enter, so no rank can see the future; warm-up rows (null) neither get nor affect a rank.
+    """
+    exprs = []
+    for f in RANKED_FEATURES:
+        rank = pl.col(f).rank("average").over("session")
+        n = pl.col(f).count().over("session")
+        exprs.append(((rank - 0.5) / n).alias(f"{RANK_PREFIX}{f}"))
+    return exprs
+
+
+def required_history(settings: FeatureSettings) -> int:
+    """Bars per symbol a live run must load so that its last row is usable."""
+    return max(settings.min_history, MIN_HISTORY)
