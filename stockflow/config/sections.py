@@ -70,6 +70,28 @@ class ModelSettings(Section):
     lstm_units: int = Field(16, ge=1)
     lstm_epochs: int = Field(15, ge=1)
     seed: int = 42
+    # Added by the models area (issue 3); all additive with defaults.
+    val_days: int = Field(
+        250, ge=5, description="Sessions at the end of each training window held out for early stopping, "
+        "calibration and ensemble weights (after a purge gap)."
+    )
+    promotion_metric: Literal["log_loss", "brier", "auc", "accuracy", "ic"] = Field(
+        "log_loss", description="Walk-forward metric that decides promotion (log_loss/brier: lower is better)."
+    )
+    ensemble_members: list[Literal["lightgbm", "lstm", "momentum"]] = Field(
+        default_factory=lambda: ["lightgbm", "lstm", "momentum"]
+    )
+    lgbm_num_boost_round: int = Field(300, ge=1)
+    lgbm_learning_rate: float = Field(0.03, gt=0, le=1)
+    lgbm_num_leaves: int = Field(15, ge=2)
+    lgbm_min_data_in_leaf: int = Field(100, ge=1)
+    lstm_batch_size: int = Field(256, ge=1)
+    lstm_patience: int = Field(3, ge=1)
+    momentum_column: str = "ret_20"
+    n_threads: int = Field(2, ge=1, description="CPU threads for LightGBM.")
+    max_train_rows: int | None = Field(
+        None, ge=100, description="Cap on training rows per fold (latest rows kept); None = all."
+    )
 
 
 class DriftSettings(Section):
@@ -136,6 +158,29 @@ class TradingSettings(Section):
     approval_threshold: float = Field(0.55, ge=0, le=1)
     approval_timeout_s: int = Field(1800, ge=10)
     allow_short: bool = False
+    # Added by the pipeline area (issue 4); all additive with defaults.
+    exit_threshold: float = Field(
+        0.5, ge=0, le=1, description="A held long is closed when P(up) falls below this (as the backtester)."
+    )
+    signal_source: Literal["champion", "best_challenger"] = Field(
+        "champion",
+        description="Which model's predictions become signals. 'champion' (default) is the promoted model; "
+        "'best_challenger' is an opt-in FOR DEMOS AND TESTS ONLY: it uses the best trained model even "
+        "though it did not beat the baselines, and every signal says so.",
+    )
+    train_if_no_model: bool = Field(
+        True, description="The trade flow trains first when no model was ever trained."
+    )
+    approval_poll_s: int = Field(
+        1, ge=1, le=60, description="How often a paused trade run checks whether it was resumed."
+    )
+    max_price_move: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="On resume, an approved order whose price moved more than this share from the price "
+        "shown is refused (prices re-validated).",
+    )
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> TradingSettings:

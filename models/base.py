@@ -1,0 +1,316 @@
+"""The small fit/predict protocol every model follows, and what the models share.
+
+Every model outputs P(up) for each row of a feature matrix, calibrated on a validation split, and a
+confidence in [0, 1] derived from it:
+
+- **probability**: the raw score of the model passed through a Platt calibrator (a logistic regression on
+  the logit of the raw score) fitted on the validation rows given to :meth:`Model.fit` (``X_val``,
+  ``y_val``). Without validation rows the calibrator is the identity.
+- **confidence**: ``|2p - 1|`` of the calibrated probability: 0 for a coin flip, 1 for certainty. On daily
+  stock data honest confidences are small (typically below 0.1); that is information, not a defect.
+
+Rows are feature rows ordered by (symbol, session). ``groups`` (one label per row, e.g. the symbol)
+tells sequence models where one symbol's history ends; row-wise models ignore it.
+
+Artifacts: each model saves its native file(s) plus ``card.json`` (kind, params, feature-set version,
+feature names, calibration, training window, metrics, created_at) into one directory;
+:func:`models.factory.load_model` reads the card, checks it and dispatches on ``kind``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+
+import numpy as np
+
+from stockflow.db.base import utcnow
+from stockflow.errors import ModelError
+
+CARD_FILE = "card.json"
+_EPS = 1e-6
+
+
+@runtime_checkable
+class Model(Protocol):
+    """What the rest of stockflow relies on (docs/design.md, "Models")."""
+
+    kind: str
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        X_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+        groups: np.ndarray | None = None,
+        groups_val: np.ndarray | None = None,
+    ) -> None:
+        """Train on ``X``/``y``; ``X_val``/``y_val`` drive early stopping, calibration and weights."""
+        ...
+
+    def predict_proba(self, X: np.ndarray, *, groups: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated P(up) per row, shape (n,)."""
+        ...
+
+    def save(self, dir: Path) -> None:
+        """Write the native artifact(s) and ``card.json`` into ``dir``."""
+        ...
+
+    @classmethod
+    def load(cls, dir: Path) -> Model:
+        """Read a model saved by :meth:`save`; :class:`ModelError` if missing or corrupt."""
+        ...
+
+    def card(self) -> dict[str, Any]:
+        """The model card: kind, params, feature-set version, training window, metrics, created_at."""
+        ...
+
+
+def confidence(p: np.ndarray) -> np.ndarray:
+    """Confidence in [0, 1] of calibrated probabilities: distance from a coin flip, ``|2p - 1|``."""
+    return np.clip(np.abs(2.0 * np.asarray(p, dtype=np.float64) - 1.0), 0.0, 1.0)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+class PlattCalibrator:
+    """``p = sigmoid(a * logit(raw) + b)``, fitted by maximum likelihood on validation rows."""
+
+    def __init__(self, a: float = 1.0, b: float = 0.0) -> None:
+        self.a = float(a)
+        self.b = float(b)
+
+    @classmethod
+    def fit(cls, raw: np.ndarray, y: np.ndarray) -> PlattCalibrator:
+        """Fit on validation scores; identity when the rows cannot support it (one class, too few)."""
+        y = np.asarray(y, dtype=np.float64)
+        if y.size < 20 or y.min() == y.max():
+            return cls()
+        from sklearn.linear_model import LogisticRegression
+
+        z = _logit(np.asarray(raw, dtype=np.float64)).reshape(-1, 1)
+        # Weak regularization: two parameters, hundreds of rows; C bounds the slope on separable data.
+        lr = LogisticRegression(C=100.0, solver="lbfgs", max_iter=200)
+        lr.fit(z, y.astype(int))
+        return cls(float(lr.coef_[0, 0]), float(lr.intercept_[0]))
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        return np.asarray(_sigmoid(self.a * _logit(np.asarray(raw, dtype=np.float64)) + self.b))
+
+    def to_dict(self) -> dict[str, float]:
+        """Parameters for the card."""
+        return {"a": self.a, "b": self.b}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> PlattCalibrator:
+        """Inverse of :meth:`to_dict` (identity for None)."""
+        return cls(**d) if d else cls()
+
+
+def check_xy(X: np.ndarray, y: np.ndarray | None = None, *, n_features: int | None = None) -> np.ndarray:
+    """Validate a feature matrix (2-D, finite, right width) and its labels; return X as float64."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ModelError(f"feature matrix must be 2-D, got shape {X.shape}")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ModelError(f"feature matrix has {X.shape[1]} columns, the model was trained on {n_features}")
+    if X.size and not np.isfinite(X).all():
+        bad = np.argwhere(~np.isfinite(X))[0]
+        raise ModelError(f"non-finite feature value at row {bad[0]}, column {bad[1]}; drop warm-up rows first")
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape != (X.shape[0],):
+            raise ModelError(f"labels have shape {y.shape}, expected ({X.shape[0]},)")
+        if not np.isin(y, (0, 1)).all():
+            raise ModelError("labels must be 0/1")
+    return X
+
+
+class BaseModel(ABC):
+    """Common parts: feature names, feature-set version, calibration, card and its file."""
+
+    kind: ClassVar[str] = "base"
+
+    def __init__(
+        self,
+        feature_names: list[str] | tuple[str, ...],
+        *,
+        feature_set_version: str,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        self.feature_names = list(feature_names)
+        self.feature_set_version = feature_set_version
+        self.params: dict[str, Any] = dict(params or {})
+        self.calibrator = PlattCalibrator()
+        self.fitted = False
+        self.created_at = utcnow().isoformat()
+        #: Filled by the trainer: train_start, train_end, metrics, n_rows ... (shown on the card).
+        self.meta: dict[str, Any] = {}
+
+    # -- what subclasses implement ----------------------------------------------------------------
+
+    @abstractmethod
+    def _fit_raw(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        X_val: np.ndarray | None,
+        y_val: np.ndarray | None,
+        groups: np.ndarray | None,
+        groups_val: np.ndarray | None,
+    ) -> None: ...
+
+    @abstractmethod
+    def _predict_raw(self, X: np.ndarray, groups: np.ndarray | None) -> np.ndarray: ...
+
+    @abstractmethod
+    def _save_native(self, dir: Path) -> None: ...
+
+    @abstractmethod
+    def _load_native(self, dir: Path) -> None: ...
+
+    # -- the protocol ------------------------------------------------------------------------------
+
+    @property
+    def context_rows(self) -> int:
+        """Rows of history (same symbol, including the row itself) one prediction looks at."""
+        return 1
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        X_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+        groups: np.ndarray | None = None,
+        groups_val: np.ndarray | None = None,
+    ) -> None:
+        """Train, then calibrate on the validation rows when given."""
+        X = check_xy(X, y, n_features=len(self.feature_names))
+        if X.shape[0] == 0:
+            raise ModelError(f"{self.kind}: no training rows")
+        if X_val is not None and y_val is not None and len(y_val):
+            X_val = check_xy(X_val, y_val, n_features=len(self.feature_names))
+        else:
+            X_val, y_val, groups_val = None, None, None
+        self._fit_raw(X, np.asarray(y), X_val, None if y_val is None else np.asarray(y_val), groups, groups_val)
+        self.fitted = True
+        if X_val is not None and y_val is not None:
+            self.calibrator = PlattCalibrator.fit(self._predict_raw(X_val, groups_val), np.asarray(y_val))
+        else:
+            self.calibrator = PlattCalibrator()
+
+    def predict_proba(self, X: np.ndarray, *, groups: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated P(up) per row."""
+        if not self.fitted:
+            raise ModelError(f"{self.kind} model is not fitted")
+        X = check_xy(X, n_features=len(self.feature_names))
+        if X.shape[0] == 0:
+            return np.zeros(0)
+        return np.clip(self.calibrator(self._predict_raw(X, groups)), 0.0, 1.0)
+
+    def predict_raw(self, X: np.ndarray, *, groups: np.ndarray | None = None) -> np.ndarray:
+        """Uncalibrated score in (0, 1) (for diagnostics)."""
+        return self._predict_raw(check_xy(X, n_features=len(self.feature_names)), groups)
+
+    def card(self) -> dict[str, Any]:
+        """The model card as plain JSON data."""
+        return {
+            "kind": self.kind,
+            "params": self.params,
+            "feature_set_version": self.feature_set_version,
+            "feature_names": self.feature_names,
+            "calibration": self.calibrator.to_dict(),
+            "created_at": self.created_at,
+            **self.meta,
+        }
+
+    def save(self, dir: Path) -> None:
+        """Native artifact(s) plus ``card.json``; the card goes last, so its presence marks a whole save."""
+        if not self.fitted:
+            raise ModelError(f"cannot save an unfitted {self.kind} model")
+        dir = Path(dir)
+        dir.mkdir(parents=True, exist_ok=True)
+        self._save_native(dir)
+        (dir / CARD_FILE).write_text(json.dumps(jsonable(self.card()), indent=2, sort_keys=True))
+
+    @classmethod
+    def load(cls, dir: Path) -> Self:
+        """Load from ``dir``; :class:`ModelError` names the file when it is missing or unreadable."""
+        dir = Path(dir)
+        card = read_card(dir)
+        if card.get("kind") != cls.kind:
+            raise ModelError(f"{dir / CARD_FILE}: kind is {card.get('kind')!r}, expected {cls.kind!r}")
+        obj = cls(
+            card.get("feature_names") or [],
+            feature_set_version=str(card.get("feature_set_version")),
+            params=card.get("params") or {},
+        )
+        obj.calibrator = PlattCalibrator.from_dict(card.get("calibration"))
+        obj.created_at = card.get("created_at", obj.created_at)
+        obj.meta = {k: v for k, v in card.items() if k not in _CARD_CORE}
+        try:
+            obj._load_native(dir)
+        except ModelError:
+            raise
+        except Exception as err:
+            raise ModelError(
+                f"{cls.kind} model in {dir} is corrupt or unreadable: {type(err).__name__}: {err}"
+            ) from err
+        obj.fitted = True
+        return obj
+
+
+_CARD_CORE = {"kind", "params", "feature_set_version", "feature_names", "calibration", "created_at"}
+
+
+def read_card(dir: Path) -> dict[str, Any]:
+    """The ``card.json`` of a saved model; :class:`ModelError` when missing or not a JSON object."""
+    path = Path(dir) / CARD_FILE
+    if not path.is_file():
+        raise ModelError(f"model card {path} is missing: no complete model was saved in {dir}")
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ModelError(f"model card {path} is corrupt: {err}") from err
+    if not isinstance(card, dict) or "kind" not in card:
+        raise ModelError(f"model card {path} is corrupt: not an object with a 'kind'")
+    return card
+
+
+def require_file(path: Path) -> Path:
+    """``path`` if it is a non-empty file, else a :class:`ModelError` naming it."""
+    if not path.is_file():
+        raise ModelError(f"model file {path} is missing")
+    if path.stat().st_size == 0:
+        raise ModelError(f"model file {path} is empty (corrupt)")
+    return path
+
+
+def jsonable(obj: Any) -> Any:
+    """Plain JSON types (numpy scalars to Python, non-finite floats to None)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, str | int | float | bool) or obj is None:
+        return obj
+    return str(obj)
+

@@ -1,0 +1,85 @@
+"""Build models by kind, derive their parameters from settings, and load any saved model safely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from models.base import BaseModel, read_card
+from models.ensemble import EnsembleModel
+from models.lightgbm_model import LightGBMModel
+from models.lstm_model import LSTMModel
+from models.momentum import MomentumModel
+from stockflow.config.sections import ModelSettings
+from stockflow.errors import ModelError
+
+MODEL_CLASSES: dict[str, type[BaseModel]] = {
+    cls.kind: cls for cls in (LightGBMModel, LSTMModel, MomentumModel, EnsembleModel)
+}
+MODEL_KINDS: tuple[str, ...] = tuple(MODEL_CLASSES)
+
+
+def model_class(kind: str) -> type[BaseModel]:
+    """The class of ``kind``; :class:`ModelError` listing the known kinds otherwise."""
+    try:
+        return MODEL_CLASSES[kind]
+    except KeyError:
+        raise ModelError(f"unknown model kind {kind!r}; known kinds: {', '.join(MODEL_KINDS)}") from None
+
+
+def make_model(
+    kind: str,
+    feature_names: list[str] | tuple[str, ...],
+    *,
+    feature_set_version: str,
+    params: dict[str, Any] | None = None,
+) -> BaseModel:
+    """A fresh, unfitted model of ``kind``."""
+    return model_class(kind)(feature_names, feature_set_version=feature_set_version, params=params)
+
+
+def params_from_settings(kind: str, ms: ModelSettings) -> dict[str, Any]:
+    """The hyper-parameters of ``kind`` as configured in ``settings.models``."""
+    if kind == "lightgbm":
+        return {
+            "num_boost_round": ms.lgbm_num_boost_round,
+            "learning_rate": ms.lgbm_learning_rate,
+            "num_leaves": ms.lgbm_num_leaves,
+            "min_data_in_leaf": ms.lgbm_min_data_in_leaf,
+            "num_threads": ms.n_threads,
+            "seed": ms.seed,
+        }
+    if kind == "lstm":
+        return {
+            "window": ms.lstm_window,
+            "units": ms.lstm_units,
+            "epochs": ms.lstm_epochs,
+            "batch_size": ms.lstm_batch_size,
+            "patience": ms.lstm_patience,
+            "seed": ms.seed,
+        }
+    if kind == "momentum":
+        return {"column": ms.momentum_column}
+    if kind == "ensemble":
+        return {"members": {k: params_from_settings(k, ms) for k in ms.ensemble_members}}
+    model_class(kind)
+    return {}
+
+
+def load_model(dir: Path, *, feature_set_version: str | None = None) -> BaseModel:
+    """Load the model saved in ``dir`` whatever its kind.
+
+    Raises :class:`ModelError` when the directory, card or native file is missing or corrupt, or when
+    ``feature_set_version`` is given and differs from the version the model was trained on.
+    """
+    dir = Path(dir)
+    if not dir.is_dir():
+        raise ModelError(f"model directory {dir} does not exist")
+    card = read_card(dir)
+    trained_on = card.get("feature_set_version")
+    if feature_set_version is not None and trained_on != feature_set_version:
+        raise ModelError(
+            f"model in {dir} was trained on feature set {trained_on!r} but the features are "
+            f"{feature_set_version!r}; retrain it (stockflow retrain) or use matching features"
+        )
+    return model_class(str(card["kind"])).load(dir)
