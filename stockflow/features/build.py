@@ -8,6 +8,8 @@ and reported by :func:`build_features_report`, never crash the run.
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -186,7 +188,9 @@ def build_features_report(bars: pl.DataFrame, settings: FeatureSettings) -> Feat
         keep[a:b] = True
 
     if skipped:
-        log = get_logger()
+        # Prefect's run logger only exists inside a run, which needs prefect imported; importing it here
+        # just to find out costs seconds.
+        log = get_logger() if "prefect" in sys.modules else logging.getLogger("stockflow.features")
         for sym, reason in skipped.items():
             log.warning("features: skipped %s: %s", sym, reason)
     if not keep.any():

@@ -49,10 +49,9 @@ def symbol_features(
     put("bb_pctb", _ratio(close - lower, upper - lower))
     put("bb_width", _ratio(upper - lower, middle))
     put("atr_pct", talib.ATR(high, low, close, timeperiod=14) / close)
-    put(
-        "atr_trend",
-        _ratio(talib.ATR(high, low, close, timeperiod=5), talib.ATR(high, low, close, timeperiod=20)) - 1.0,
-    )
+    # Finite-memory averages of the true range: Wilder's ATR(20) converges too slowly for MIN_HISTORY.
+    trange = talib.TRANGE(high, low, close)
+    put("atr_trend", _ratio(talib.SMA(trange, timeperiod=5), talib.SMA(trange, timeperiod=20)) - 1.0)
     put("adx_14", talib.ADX(high, low, close, timeperiod=14) / 100.0)
     put(
         "dmi_diff",

@@ -28,7 +28,7 @@ FEATURE_SPEC: Final[dict[str, str]] = {
     "bb_pctb": "(close-BBANDS.lower)/(BBANDS.upper-BBANDS.lower), BBANDS(close,20,2,2)",
     "bb_width": "(BBANDS.upper-BBANDS.lower)/BBANDS.middle, BBANDS(close,20,2,2)",
     "atr_pct": "ATR(high,low,close,14)/close",
-    "atr_trend": "ATR(high,low,close,5)/ATR(high,low,close,20)-1",
+    "atr_trend": "SMA(TRANGE,5)/SMA(TRANGE,20)-1",
     "adx_14": "ADX(high,low,close,14)/100",
     "dmi_diff": "(PLUS_DI(14)-MINUS_DI(14))/100",
     "obv_chg_10": "(OBV[t]-OBV[t-10])/SUM(volume,10)",
