@@ -1,0 +1,211 @@
+"""Predictions turned into BUY / SELL / HOLD signals with a confidence and the features that drove them.
+
+Conventions (shared with the backtester's ML strategy, ``stockflow/backtest/strategies/ml.py``):
+
+- A flat symbol with P(up) above 0.5 is a BUY candidate; a held long whose P(up) fell below
+  ``trading.exit_threshold`` (0.5) is a SELL (exit); anything else is a HOLD. Shorts are not opened
+  (``trading.allow_short`` is false by default; with it, a flat symbol with P(up) < 0.5 is a SELL entry).
+- ``confidence`` is the probability of the signalled direction: P(up) for a BUY, 1 - P(up) for a SELL,
+  max(P(up), 1 - P(up)) for a HOLD. It lies in [0.5, 1] and is what the mode thresholds
+  (``trading.approval_threshold``, ``trading.auto_threshold``) compare against, exactly as the
+  backtester compares P(up) against them. The model's own ``|2p - 1|`` is kept as ``model_confidence``.
+- ``drivers``: the features with the largest importance-weighted standardized value on the signal's row
+  (z-score against the symbol's own recent history, times the model's feature importance when the model
+  card has one). A readable "why", not a causal attribution.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+import polars as pl
+
+from stockflow.config.sections import TradingSettings
+
+
+class Action(StrEnum):
+    """What a signal asks for."""
+
+    BUY = "buy"
+    SELL = "sell"
+    HOLD = "hold"
+
+
+class SignalStatus(StrEnum):
+    """Lifecycle of a stored signal."""
+
+    PENDING = "pending"  # routed, not decided yet
+    APPROVED = "approved"  # passed risk (and a person, where asked); about to be sent
+    REJECTED = "rejected"  # refused by risk, by a person, or by re-validation
+    EXPIRED = "expired"  # needed approval and none came in time
+    EXECUTED = "executed"  # the broker accepted the order
+    FAILED = "failed"  # sending failed (broker rejected, outcome unknown...)
+    CANCELLED = "cancelled"  # the run stopped before deciding (halt, stale data, lock...)
+    IGNORED = "ignored"  # HOLD, or below the mode's threshold
+
+
+class PredictionLike(Protocol):
+    """What a signal needs from a prediction (``stockflow.predict.Prediction`` has these)."""
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def session(self) -> dt.date: ...
+    @property
+    def model_version(self) -> str: ...
+    @property
+    def probability(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Driver:
+    """One feature that drove a signal: its value, z-score against the symbol's history, and weight."""
+
+    feature: str
+    value: float
+    z: float
+    weight: float
+
+    def describe(self) -> str:
+        """e.g. ``rsi_14=71.2 (+2.1σ)``."""
+        return f"{self.feature}={self.value:.4g} ({self.z:+.1f}σ)"
+
+    def as_dict(self) -> dict[str, float | str]:
+        """Plain JSON data for the database."""
+        return {"feature": self.feature, "value": self.value, "z": self.z, "weight": self.weight}
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A model's view on one symbol for one session, turned into an action."""
+
+    symbol: str
+    session: dt.date
+    action: Action
+    probability: float
+    confidence: float
+    model_version: str
+    held_qty: float = 0.0
+    drivers: tuple[Driver, ...] = field(default_factory=tuple)
+
+    @property
+    def model_confidence(self) -> float:
+        """The model's own confidence ``|2p - 1|``."""
+        return min(1.0, abs(2.0 * self.probability - 1.0))
+
+    @property
+    def is_exit(self) -> bool:
+        """True for a SELL that closes (part of) a held long: it reduces risk."""
+        return self.action is Action.SELL and self.held_qty > 0
+
+    def explain(self) -> str:
+        """One line: action, probability and the top drivers."""
+        what = "exit" if self.is_exit else self.action.value.upper()
+        drivers = ", ".join(d.describe() for d in self.drivers) or "no feature detail"
+        return f"{what}: P(up)={self.probability:.3f}, confidence {self.confidence:.3f}; drivers: {drivers}"
+
+
+def _check_probability(symbol: str, p: float) -> float:
+    if not isinstance(p, int | float) or not math.isfinite(p) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"prediction for {symbol} has probability {p!r}, expected a number in [0, 1]")
+    return float(p)
+
+
+def decide_action(probability: float, held_qty: float, settings: TradingSettings) -> tuple[Action, float]:
+    """The action and its confidence for one symbol, given what is held (see the module docstring)."""
+    p = probability
+    if held_qty > 0:
+        if p < settings.exit_threshold:
+            return Action.SELL, 1.0 - p
+        return Action.HOLD, max(p, 1.0 - p)
+    if held_qty < 0:
+        # A short (only possible with allow_short, or adopted from outside): cover when P(up) turns up.
+        if p > 1.0 - settings.exit_threshold:
+            return Action.BUY, p
+        return Action.HOLD, max(p, 1.0 - p)
+    if p > 0.5:
+        return Action.BUY, p
+    if p < 0.5 and settings.allow_short:
+        return Action.SELL, 1.0 - p
+    return Action.HOLD, max(p, 1.0 - p)
+
+
+def feature_drivers(
+    features: pl.DataFrame,
+    feature_columns: Sequence[str],
+    importances: Mapping[str, float] | None = None,
+    *,
+    top: int = 3,
+    lookback: int = 250,
+) -> dict[str, tuple[Driver, ...]]:
+    """The top ``top`` drivers of each symbol's last row in ``features`` (symbol, session, features...).
+
+    Each feature's value on the last row is standardized against the symbol's previous ``lookback``
+    rows; the score is ``|z| * importance`` (importance 1 when unknown). Null features are skipped.
+    """
+    if features.is_empty():
+        return {}
+    cols = [c for c in feature_columns if c in features.columns]
+    imp = {k: float(v) for k, v in (importances or {}).items() if math.isfinite(float(v))}
+    total = sum(abs(v) for v in imp.values())
+    out: dict[str, tuple[Driver, ...]] = {}
+    for (sym,), part in features.sort(["symbol", "session"]).group_by(["symbol"], maintain_order=True):
+        hist = part.tail(lookback + 1)
+        last = hist.row(-1, named=True)
+        scored: list[tuple[float, Driver]] = []
+        for c in cols:
+            v = last[c]
+            if v is None or not math.isfinite(float(v)):
+                continue
+            series = hist.get_column(c).head(hist.height - 1).drop_nulls().cast(pl.Float64)
+            series = series.filter(series.is_finite())
+            mean = series.mean() if series.len() else None
+            std = series.std() if series.len() > 1 else None
+            z = (float(v) - float(mean)) / float(std) if mean is not None and std else 0.0  # type: ignore[arg-type]
+            w = abs(imp.get(c, 0.0)) / total if total > 0 else 1.0
+            scored.append((abs(z) * w, Driver(c, float(v), round(z, 3), round(w, 4))))
+        scored.sort(key=lambda t: (-t[0], t[1].feature))
+        out[str(sym)] = tuple(d for _, d in scored[:top])
+    return out
+
+
+def make_signals(
+    predictions: Iterable[PredictionLike],
+    held: Mapping[str, float],
+    settings: TradingSettings,
+    drivers: Mapping[str, tuple[Driver, ...]] | None = None,
+) -> list[Signal]:
+    """One signal per prediction (the latest session per symbol wins), sorted by symbol.
+
+    ``held`` maps symbol to the signed quantity held now. A prediction whose probability is not a number
+    in [0, 1] raises ``ValueError`` naming the symbol: a broken model must not trade.
+    """
+    latest: dict[str, PredictionLike] = {}
+    for p in predictions:
+        cur = latest.get(p.symbol)
+        if cur is None or p.session > cur.session:
+            latest[p.symbol] = p
+    out = []
+    for sym in sorted(latest):
+        pred = latest[sym]
+        prob = _check_probability(sym, pred.probability)
+        qty = float(held.get(sym, 0.0))
+        action, conf = decide_action(prob, qty, settings)
+        out.append(
+            Signal(
+                symbol=sym,
+                session=pred.session,
+                action=action,
+                probability=prob,
+                confidence=min(1.0, max(0.0, conf)),
+                model_version=pred.model_version,
+                held_qty=qty,
+                drivers=(drivers or {}).get(sym, ()),
+            )
+        )
+    return out
