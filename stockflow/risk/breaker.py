@@ -1,7 +1,8 @@
 """Daily-loss circuit breaker: equity ``daily_loss_limit`` below the start-of-day equity trips it.
 
-The start-of-day equity is the first equity recorded for a session (at the first reconciliation of
-the day); it is persisted per broker, so a restart during the day keeps the same reference.
+The start-of-day equity of a session is the last equity recorded for the session before it (the close
+before the day's trading: a daily pipeline runs once per session), or the first equity ever recorded.
+It is persisted per broker, so a restart during the day keeps the same reference.
 """
 
 from __future__ import annotations

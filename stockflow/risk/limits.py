@@ -148,7 +148,8 @@ def check_orders(  # noqa: PLR0917 (the documented contract)
         if not o.is_open:
             continue
         if o.side is Side.SELL:
-            pending_sell[o.symbol] = pending_sell.get(o.symbol, ZERO) + o.remaining_qty
+            if o.type is not OrderType.STOP:  # a resting protective stop is cancelled by an exit
+                pending_sell[o.symbol] = pending_sell.get(o.symbol, ZERO) + o.remaining_qty
         else:
             p = (
                 o.limit_price

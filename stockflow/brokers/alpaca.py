@@ -1,0 +1,402 @@
+"""Alpaca adapter over alpaca-py's ``TradingClient``.
+
+- Endpoint: paper by default; live only with ``broker.alpaca_paper=false`` AND
+  ``broker.live_trading_confirmed=true`` (validated in the settings); ``alpaca_url_override`` for tests.
+- Timeouts: alpaca-py sets none; we mount a ``requests`` adapter on the client's session that gives
+  every request ``broker.http_timeout_s``.
+- Retries: alpaca-py would retry 429/504 itself (3 x 3 s, hiding a 504 after an accepted POST). We turn
+  that off and map answers to our taxonomy, so the execution layer decides, always resending the SAME
+  client_order_id: 429 -> ``RetryableError``; 5xx or a read timeout on a POST -> ``OutcomeUnknownError``;
+  422 code 40010001 "client_order_id must be unique" -> ``DuplicateClientOrderIdError``; 403 (buying
+  power, qty available) and other 4xx -> ``RejectedError``.
+- Before submitting: market clock and calendar (a DAY order placed while closed waits for the next open,
+  which must be the next session of the calendar and not too far away), whole shares and minimum notional.
+- Keys come from the settings (env ``STOCKFLOW_BROKER__ALPACA_API_KEY`` / ``..._SECRET_KEY``) or a Prefect
+  Secret block holding ``key:secret``; they are never logged or put into messages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from requests.adapters import HTTPAdapter
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import ConnectTimeout, RequestException, Timeout
+
+from stockflow.brokers.base import DuplicateClientOrderIdError, MarketClock
+from stockflow.config.sections import BrokerSettings
+from stockflow.domain.orders import (
+    ZERO,
+    Account,
+    Fill,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    TimeInForce,
+    to_decimal,
+)
+from stockflow.errors import ConfigError, OutcomeUnknownError, RejectedError, RetryableError
+from stockflow.logs import get_logger
+
+#: Alpaca's code for a malformed/invalid request; with "client_order_id" in the message it means reuse.
+DUPLICATE_CODE = 40010001
+#: Smallest order value we send (Alpaca's minimum for fractional/notional orders is $1).
+MIN_NOTIONAL = Decimal(1)
+#: A DAY order placed while the market is closed waits for the next open; refuse when that is further.
+MAX_QUEUE = dt.timedelta(days=4)
+
+_STATUS_MAP = {
+    "partially_filled": OrderStatus.PARTIALLY_FILLED,
+    "filled": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "replaced": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+}
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """Gives every request a (connect, read) timeout unless one is set explicitly."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = (min(timeout, 5.0), timeout)
+
+    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().send(request, **kwargs)
+
+
+def alpaca_credentials(settings: BrokerSettings) -> tuple[str, str]:
+    """API key and secret from the settings, or from the Prefect Secret block named in them."""
+    if settings.alpaca_api_key is not None and settings.alpaca_secret_key is not None:
+        return settings.alpaca_api_key.get_secret_value(), settings.alpaca_secret_key.get_secret_value()
+    if settings.alpaca_secret_block:
+        from prefect.blocks.system import Secret
+
+        block: Any = Secret.load(settings.alpaca_secret_block)  # sync context: returns the block
+        value = str(block.get())
+        key, sep, secret = value.partition(":")
+        if not sep or not key or not secret:
+            raise ConfigError(f"Prefect Secret block {settings.alpaca_secret_block!r} must hold 'key:secret'")
+        return key, secret
+    raise ConfigError(
+        "broker.kind=alpaca needs keys: set STOCKFLOW_BROKER__ALPACA_API_KEY and "
+        "STOCKFLOW_BROKER__ALPACA_SECRET_KEY, or broker.alpaca_secret_block"
+    )
+
+
+def make_trading_client(settings: BrokerSettings) -> Any:
+    """An alpaca-py ``TradingClient`` with explicit timeouts and without its own retries."""
+    from alpaca.trading.client import TradingClient
+
+    key, secret = alpaca_credentials(settings)
+    client = TradingClient(
+        key, secret, paper=settings.alpaca_paper, url_override=settings.alpaca_url_override
+    )
+    adapter = _TimeoutAdapter(settings.http_timeout_s)
+    client._session.mount("http://", adapter)
+    client._session.mount("https://", adapter)
+    # Retrying is the execution layer's decision (same client_order_id, after reconciling on a 504).
+    client._retry = 0
+    client._retry_codes = []
+    return client
+
+
+def _dec(v: Any) -> Decimal | None:
+    return None if v is None or v == "" else to_decimal(str(v))
+
+
+def _enum_value(v: Any) -> str:
+    return str(getattr(v, "value", v))
+
+
+def _api_error_info(err: Exception) -> tuple[int | None, int | None, str]:
+    status = getattr(err, "status_code", None)
+    code, message = None, str(err)
+    try:
+        body = json.loads(str(err))
+        code, message = body.get("code"), body.get("message", message)
+    except (ValueError, TypeError, AttributeError):
+        pass
+    return status, code, message
+
+
+def round_price(price: Decimal) -> Decimal:
+    """Alpaca accepts 2 decimals at or above $1 and 4 below."""
+    step = Decimal("0.01") if price >= 1 else Decimal("0.0001")
+    return price.quantize(step, rounding=ROUND_HALF_UP)
+
+
+class AlpacaBroker:
+    """The ``Broker`` protocol over Alpaca (paper or live)."""
+
+    supports_stop_orders = True
+
+    def __init__(self, settings: BrokerSettings, *, client: Any | None = None) -> None:
+        self.settings = settings
+        self.name = "alpaca-paper" if settings.alpaca_paper else "alpaca-live"
+        self.client = client if client is not None else make_trading_client(settings)
+        self.log = get_logger("stockflow.brokers.alpaca")
+        self._clock_cache: tuple[float, MarketClock] | None = None
+
+    # -- error mapping --------------------------------------------------------------------------
+    def _call(self, what: str, fn: Any, *args: Any, write: bool = False, **kwargs: Any) -> Any:
+        from alpaca.common.exceptions import APIError
+
+        try:
+            return fn(*args, **kwargs)
+        except APIError as err:
+            status, code, message = _api_error_info(err)
+            if status == 429:
+                raise RetryableError(f"alpaca {what}: rate limited (429)") from None
+            if status is not None and status >= 500:
+                if write:
+                    raise OutcomeUnknownError(
+                        f"alpaca {what}: HTTP {status} after sending; the order may exist"
+                    ) from None
+                raise RetryableError(f"alpaca {what}: HTTP {status}") from None
+            if status == 401:
+                raise RejectedError(f"alpaca {what}: not authorized (check the API keys)") from None
+            raise _Http4xx(status, code, message) from None
+        except ConnectTimeout:
+            raise RetryableError(f"alpaca {what}: connect timeout (nothing sent)") from None
+        except Timeout:
+            if write:
+                raise OutcomeUnknownError(
+                    f"alpaca {what}: no answer within {self.settings.http_timeout_s}s; the order may exist"
+                ) from None
+            raise RetryableError(f"alpaca {what}: timeout") from None
+        except RequestsConnectionError as err:
+            never_connected = "NewConnectionError" in repr(err) or "Connection refused" in repr(err)
+            if write and not never_connected:
+                raise OutcomeUnknownError(f"alpaca {what}: connection lost after sending") from None
+            raise RetryableError(f"alpaca {what}: connection failed") from None
+        except RequestException as err:
+            if write:
+                raise OutcomeUnknownError(f"alpaca {what}: {type(err).__name__}") from None
+            raise RetryableError(f"alpaca {what}: {type(err).__name__}") from None
+
+    # -- mapping --------------------------------------------------------------------------------
+    @staticmethod
+    def _order(o: Any) -> Order:
+        status = _enum_value(o.status)
+        # Every other Alpaca status (accepted, pending_*, held, done_for_day, ...) is still working.
+        mapped = _STATUS_MAP.get(status, OrderStatus.NEW)
+        tif = _enum_value(o.time_in_force)
+        return Order(
+            client_order_id=o.client_order_id,
+            symbol=o.symbol,
+            side=Side(_enum_value(o.side)),
+            qty=_dec(o.qty) or ZERO,
+            type=OrderType(_enum_value(o.order_type or o.type)),
+            status=mapped,
+            broker_order_id=str(o.id),
+            filled_qty=_dec(o.filled_qty) or ZERO,
+            avg_fill_price=_dec(o.filled_avg_price),
+            limit_price=_dec(o.limit_price),
+            stop_price=_dec(o.stop_price),
+            time_in_force=TimeInForce(tif) if tif in ("day", "gtc") else TimeInForce.DAY,
+            submitted_at=o.submitted_at,
+            updated_at=o.updated_at,
+        )
+
+    # -- Broker protocol ------------------------------------------------------------------------
+    def account(self) -> Account:
+        """Cash, equity and buying power (non-marginable, so margin is never used)."""
+        a = self._checked("account", self.client.get_account)
+        bp = _dec(a.non_marginable_buying_power) or _dec(a.buying_power) or ZERO
+        return Account(
+            cash=_dec(a.cash) or ZERO,
+            equity=_dec(a.equity) or ZERO,
+            buying_power=bp,
+            currency=a.currency or "USD",
+            status=_enum_value(a.status),
+            trading_blocked=bool(a.trading_blocked or a.account_blocked),
+        )
+
+    def positions(self) -> list[Position]:
+        """Every open position."""
+        rows = self._checked("positions", self.client.get_all_positions)
+        out = []
+        for p in rows:
+            qty = to_decimal(p.qty)
+            if _enum_value(p.side) == "short" and qty > 0:
+                qty = -qty
+            out.append(
+                Position(
+                    symbol=p.symbol,
+                    qty=qty,
+                    avg_entry_price=to_decimal(p.avg_entry_price),
+                    current_price=_dec(p.current_price),
+                )
+            )
+        return out
+
+    def open_orders(self) -> list[Order]:
+        """Working orders (up to 500, Alpaca's page limit)."""
+        from alpaca.trading.enums import QueryOrderStatus
+        from alpaca.trading.requests import GetOrdersRequest
+
+        req = GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500)
+        return [self._order(o) for o in self._checked("open orders", self.client.get_orders, req)]
+
+    def get_order_by_client_id(self, client_order_id: str) -> Order | None:
+        """The order with this client id, or None (404)."""
+        try:
+            return self._order(self._call("get order", self.client.get_order_by_client_id, client_order_id))
+        except _Http4xx as err:
+            if err.status == 404:
+                return None
+            raise err.as_rejected("get order") from None
+
+    def get_order(self, broker_order_id: str) -> Order | None:
+        """The order with this Alpaca id, or None (404)."""
+        try:
+            return self._order(self._call("get order", self.client.get_order_by_id, broker_order_id))
+        except _Http4xx as err:
+            if err.status == 404:
+                return None
+            raise err.as_rejected("get order") from None
+
+    def cancel(self, broker_order_id: str) -> None:
+        """Request cancellation; an order that is already final (422) is left as it is."""
+        try:
+            self._call("cancel", self.client.cancel_order_by_id, broker_order_id)
+        except _Http4xx as err:
+            if err.status == 422:
+                return
+            raise err.as_rejected(f"cancel {broker_order_id}") from None
+
+    def clock(self) -> MarketClock:
+        """Alpaca's market clock plus the session from its calendar."""
+        from alpaca.trading.requests import GetCalendarRequest
+
+        c = self._checked("clock", self.client.get_clock)
+        today = c.timestamp.date()
+        cal = self._checked(
+            "calendar",
+            self.client.get_calendar,
+            GetCalendarRequest(start=today - dt.timedelta(days=10), end=today + dt.timedelta(days=10)),
+        )
+        days = sorted(x.date for x in cal)
+        past = [d for d in days if d <= today]
+        clock = MarketClock(
+            timestamp=c.timestamp,
+            is_open=bool(c.is_open),
+            next_open=c.next_open,
+            next_close=c.next_close,
+            session=past[-1] if past else None,
+        )
+        if clock.next_open is not None and not clock.is_open:
+            upcoming = [d for d in days if d > today or (d == today and clock.next_open.date() == today)]
+            if upcoming and clock.next_open.date() not in days:
+                raise RejectedError(
+                    f"alpaca clock and calendar disagree: next open {clock.next_open} is not a calendar day"
+                )
+        return clock
+
+    def check_market(self, request: OrderRequest) -> MarketClock:
+        """Refuse an order the market cannot take soon: closed and the next open too far away."""
+        now = time.monotonic()
+        if self._clock_cache is None or now - self._clock_cache[0] > 30:
+            self._clock_cache = (now, self.clock())
+        clock = self._clock_cache[1]
+        if (
+            not clock.is_open
+            and clock.next_open is not None
+            and clock.next_open - clock.timestamp > MAX_QUEUE
+        ):
+            raise RejectedError(
+                f"market closed until {clock.next_open:%Y-%m-%d %H:%M} UTC; not queuing {request.symbol}"
+            )
+        return clock
+
+    def submit(self, request: OrderRequest) -> Order:
+        """Send the order under its client_order_id (see the module docstring for the error mapping)."""
+        from alpaca.trading.enums import OrderSide
+        from alpaca.trading.enums import TimeInForce as ATif
+        from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest, StopOrderRequest
+
+        if request.qty != request.qty.to_integral_value():
+            raise RejectedError(f"{request.symbol}: whole shares only (got {request.qty})")
+        price = request.price_for_risk
+        if price is not None and request.qty * price < MIN_NOTIONAL:
+            raise RejectedError(f"{request.symbol}: order value {request.qty * price} below ${MIN_NOTIONAL}")
+        account = self.account()
+        if account.trading_blocked:
+            raise RejectedError(f"alpaca account is blocked from trading (status {account.status})")
+        self.check_market(request)
+        common: dict[str, Any] = {
+            "symbol": request.symbol,
+            "qty": float(request.qty),
+            "client_order_id": request.client_order_id,
+            "side": OrderSide.BUY if request.side is Side.BUY else OrderSide.SELL,
+            "time_in_force": ATif.GTC if request.time_in_force is TimeInForce.GTC else ATif.DAY,
+        }
+        if request.type is OrderType.MARKET:
+            req: Any = MarketOrderRequest(**common)
+        elif request.type is OrderType.LIMIT:
+            assert request.limit_price is not None
+            req = LimitOrderRequest(**common, limit_price=float(round_price(request.limit_price)))
+        else:
+            assert request.stop_price is not None
+            req = StopOrderRequest(**common, stop_price=float(round_price(request.stop_price)))
+        try:
+            return self._order(self._call("submit", self.client.submit_order, req, write=True))
+        except _Http4xx as err:
+            if err.status == 422 and err.code == DUPLICATE_CODE and "client_order_id" in err.message:
+                raise DuplicateClientOrderIdError(request.client_order_id) from None
+            raise err.as_rejected(f"submit {request.side.value} {request.qty} {request.symbol}") from None
+
+    def fills(self, since: dt.datetime | None = None) -> list[Fill]:
+        """FILL account activities at or after ``since``, oldest first (paginated)."""
+        out: list[Fill] = []
+        params: dict[str, Any] = {"direction": "asc", "page_size": 100}
+        if since is not None:
+            params["after"] = (since - dt.timedelta(seconds=1)).astimezone(dt.UTC).isoformat()
+        while True:
+            page = self._checked("fills", self.client.get, "/account/activities/FILL", dict(params)) or []
+            for a in page:
+                ts = dt.datetime.fromisoformat(str(a["transaction_time"]).replace("Z", "+00:00"))
+                if since is not None and ts < since:
+                    continue
+                side = Side.BUY if a["side"] == "buy" else Side.SELL
+                out.append(
+                    Fill(
+                        execution_id=a["id"],
+                        broker_order_id=a["order_id"],
+                        symbol=a["symbol"],
+                        side=side,
+                        qty=to_decimal(a["qty"]),
+                        price=to_decimal(a["price"]),
+                        timestamp=ts,
+                    )
+                )
+            if len(page) < params["page_size"]:
+                break
+            params["page_token"] = page[-1]["id"]
+        return out
+
+    def _checked(self, what: str, fn: Any, *args: Any) -> Any:
+        try:
+            return self._call(what, fn, *args)
+        except _Http4xx as err:
+            raise err.as_rejected(what) from None
+
+
+class _Http4xx(Exception):  # noqa: N818 (internal signal, never escapes the adapter)
+    def __init__(self, status: int | None, code: int | None, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def as_rejected(self, what: str) -> RejectedError:
+        return RejectedError(f"alpaca {what}: HTTP {self.status} code {self.code}: {self.message}")
