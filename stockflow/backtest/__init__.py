@@ -1,0 +1,1 @@
+"""Backtesting: the vectorized engine, strategies, ensemble voting, walk-forward ML and tearsheets."""

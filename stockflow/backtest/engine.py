@@ -1,0 +1,400 @@
+"""The backtest engine: a loop over sessions with numpy arrays across symbols.
+
+Timing (no look-ahead): a signal computed on session ``t`` (from data up to the close of ``t``) becomes
+an order that fills at the **open of t+1**. The rules are the live loop's (the daily ``trade`` flow with
+the paper broker), so that replaying it gives the same trades. Per session, in this order:
+
+1. open: pending exits fill at the open (market orders), then pending entries in priority order; an
+   entry the cash cannot pay for at the fill price is rejected (as the paper broker does);
+2. intraday: protective stops of positions entered before today (the live loop places the stop order
+   after the entry day's close) trigger when the low reaches them and fill at the stop, or at the open
+   when it gapped through, with :func:`stockflow.risk.stops.stop_triggered` and
+   :func:`~stockflow.risk.stops.stop_fill_price`;
+3. close: mark to market; stops follow the high since entry with
+   :func:`~stockflow.risk.stops.update_trailing_stop` (starting from
+   :func:`~stockflow.risk.stops.initial_stop`), rounded to ``stop_tick`` and never lowered;
+4. decide: exits where the target is no longer long; entries ranked by strength (ties by symbol), sized
+   with :func:`stockflow.risk.sizing.position_size` (or a fixed notional) at the close, within the
+   order, open-position and exposure limits (positions being exited still count, as in the live risk
+   engine) and the cash at the close (exit proceeds are not spent before they arrive).
+
+Open positions are closed at the last session's close (``close_at_end``). Long only: a target of -1 is
+treated as "flat" (the live loop does not short).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+
+import numpy as np
+import polars as pl
+
+from stockflow.backtest.config import BacktestConfig
+from stockflow.backtest.panel import NO_OPINION, Panel, SignalPanel, align_signals, build_panel
+from stockflow.backtest.result import EXIT_REASONS, BacktestResult, build_result
+from stockflow.risk.sizing import position_size
+from stockflow.risk.stops import initial_stop, stop_fill_price, stop_triggered, update_trailing_stop
+
+# Reason codes of fills (index into EXIT_REASONS).
+_ENTRY, _SIGNAL, _STOP, _TRAIL, _END = range(5)
+assert EXIT_REASONS[_STOP] == "stop" and EXIT_REASONS[_END] == "end"
+
+
+class _Fills:
+    """Fill columns collected as one numpy chunk per event batch, concatenated once at the end."""
+
+    def __init__(self) -> None:
+        self.chunks: list[
+            tuple[int, np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, object]
+        ] = []
+
+    def add(
+        self,
+        t: int,
+        idx: np.ndarray,
+        *,
+        side: int,
+        qty: np.ndarray,
+        price: np.ndarray,
+        ref: np.ndarray,
+        commission: np.ndarray,
+        reason: np.ndarray | int,
+    ) -> None:
+        self.chunks.append((t, idx, side, qty, price, ref, commission, reason))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        if not self.chunks:
+            e_i, e_f = np.empty(0, dtype=np.int64), np.empty(0)
+            return {
+                "t": e_i,
+                "sym": e_i,
+                "side": np.empty(0, np.int8),
+                "qty": e_f,
+                "price": e_f,
+                "ref": e_f,
+                "commission": e_f,
+                "reason": np.empty(0, np.int8),
+            }
+        sizes = np.fromiter((len(c[1]) for c in self.chunks), dtype=np.int64, count=len(self.chunks))
+
+        def cat(k: int, dtype: type) -> np.ndarray:
+            return np.concatenate([np.asarray(c[k], dtype=dtype) for c in self.chunks])
+
+        reasons = [
+            c[7] if isinstance(c[7], np.ndarray) else np.full(n, c[7], dtype=np.int8)
+            for c, n in zip(self.chunks, sizes.tolist(), strict=True)
+        ]
+        return {
+            "t": np.repeat(np.fromiter((c[0] for c in self.chunks), dtype=np.int64), sizes),
+            "sym": cat(1, np.int64),
+            "side": np.repeat(np.fromiter((c[2] for c in self.chunks), dtype=np.int8), sizes),
+            "qty": cat(3, np.float64),
+            "price": cat(4, np.float64),
+            "ref": cat(5, np.float64),
+            "commission": cat(6, np.float64),
+            "reason": np.concatenate(reasons).astype(np.int8),
+        }
+
+
+def simulate(panel: Panel, sig: SignalPanel, config: BacktestConfig) -> dict[str, np.ndarray]:
+    """Run the session loop; returns the equity-curve arrays and the fill columns.
+
+    See the module docstring for the order of events within a session.
+    """
+    n_sessions, n_symbols = panel.shape
+    opn, high, low, close, valid = panel.open, panel.high, panel.low, panel.close, panel.valid
+    # Value positions at the last known close when a symbol has no bar that session.
+    mark = np.nan_to_num(_ffill(close), nan=0.0)
+    # Whole-panel masks once, so that the loop only slices rows.
+    want_long = (sig.target == 1) & valid
+    want_flat = (sig.target == 0) | (sig.target == -1)
+    no_opinion = sig.target == NO_OPINION
+    costs = config.costs
+    buy_mult, sell_mult = 1.0 + costs.slip, 1.0 - costs.slip
+    per_order, per_share, pct = costs.commission_per_order, costs.commission_per_share, costs.commission_pct
+
+    qty = np.zeros(n_symbols)
+    held = np.zeros(n_symbols, dtype=bool)
+    entry_px = np.zeros(n_symbols)
+    entry_t = np.full(n_symbols, -1)
+    stop = np.full(n_symbols, -np.inf)
+    first_stop = np.full(n_symbols, -np.inf)
+    hse = np.zeros(n_symbols)
+    pend_exit = np.zeros(n_symbols, dtype=bool)
+    pend_qty = np.zeros(n_symbols)
+    pend_order = np.empty(0, dtype=np.int64)
+    cash = float(config.initial_cash)
+
+    equity = np.empty(n_sessions)
+    cash_curve = np.empty(n_sessions)
+    pos_value = np.empty(n_sessions)
+    n_pos = np.zeros(n_sessions, dtype=np.int64)
+    fills = _Fills()
+    use_stops = config.use_stops
+    max_open = config.max_open_positions
+    max_orders = config.max_orders_per_session
+    last = n_sessions - 1
+
+    def sell(t: int, idx: np.ndarray, ref: np.ndarray, reason: np.ndarray | int) -> None:
+        nonlocal cash
+        q = qty[idx]
+        px = ref * sell_mult
+        comm = per_order + per_share * q + pct * q * px
+        cash += float((q * px - comm).sum())
+        fills.add(t, idx, side=-1, qty=q, price=px, ref=ref, commission=comm, reason=reason)
+        qty[idx] = 0.0
+        held[idx] = False
+        pend_exit[idx] = False
+        stop[idx] = -np.inf
+
+    n_held = 0
+    for t in range(n_sessions):
+        vt = valid[t]
+        # 1. Open: exits first (they free cash), then entries decided at the previous close.
+        if n_held and pend_exit.any():
+            idx = np.flatnonzero(pend_exit & vt)
+            if idx.size:
+                sell(t, idx, opn[t, idx], _SIGNAL)
+        if pend_order.size:
+            idx = pend_order[vt[pend_order]]
+            if idx.size:
+                ref = opn[t, idx]
+                px = ref * buy_mult
+                q = pend_qty[idx]
+                comm = per_order + per_share * q + pct * q * px
+                cost = q * px + comm
+                if cost.sum() > cash:
+                    ok = _affordable(cost, cash)
+                    idx, ref, px, q, comm, cost = idx[ok], ref[ok], px[ok], q[ok], comm[ok], cost[ok]
+                if idx.size:
+                    cash -= float(cost.sum())
+                    qty[idx] = q
+                    held[idx] = True
+                    entry_px[idx] = px
+                    entry_t[idx] = t
+                    if use_stops:
+                        hse[idx] = px
+                        stop[idx] = [initial_stop(p, config.stop_loss) for p in px.tolist()]
+                    fills.add(t, idx, side=1, qty=q, price=px, ref=ref, commission=comm, reason=_ENTRY)
+            pend_qty[pend_order] = 0.0
+            pend_order = np.empty(0, dtype=np.int64)
+        n_held = int(np.count_nonzero(held))
+        if use_stops and n_held:
+            # 2. Intraday: resting stops (placed after the entry day) meet the day's low. The shared rule
+            # is a plain comparison, so numpy applies it to every position at once.
+            triggered = stop_triggered(stop, low[t])  # type: ignore[arg-type]
+            hit = np.flatnonzero(held & (entry_t < t) & triggered)
+            if hit.size:
+                ref = np.array(
+                    [
+                        stop_fill_price(s, o)
+                        for s, o in zip(stop[hit].tolist(), opn[t, hit].tolist(), strict=True)
+                    ]
+                )
+                reason = np.where(stop[hit] > first_stop[hit], _TRAIL, _STOP)
+                sell(t, hit, ref, reason)
+                n_held -= hit.size
+            # 3. Close: stops follow the high since entry (new positions get their first stop).
+            if n_held:
+                _update_stops(
+                    t,
+                    held & vt,
+                    bar_high=high[t],
+                    hse=hse,
+                    stop=stop,
+                    first_stop=first_stop,
+                    entry_px=entry_px,
+                    entry_t=entry_t,
+                    config=config,
+                )
+        if t == last and config.close_at_end and n_held:
+            idx = np.flatnonzero(held)
+            sell(t, idx, mark[t, idx], _END)
+            n_held = 0
+        pv = float(qty @ mark[t]) if n_held else 0.0
+        equity[t] = cash + pv
+        cash_curve[t] = cash
+        pos_value[t] = pv
+        n_pos[t] = n_held
+        if t == last:
+            break
+        # 4. Decide at the close; orders fill at the next open.
+        orders_left = n_symbols if max_orders is None else max_orders
+        if n_held:
+            pend_exit = held & (want_flat[t] | (pend_exit & no_opinion[t]))
+            if max_orders is not None:
+                ex = np.flatnonzero(pend_exit)
+                if ex.size > max_orders:
+                    pend_exit[ex[max_orders:]] = False
+                orders_left -= min(int(ex.size), max_orders)
+        if orders_left <= 0:
+            continue
+        cand = np.flatnonzero(want_long[t] & ~held)
+        if cand.size == 0:
+            continue
+        slots = orders_left if max_open is None else min(orders_left, max_open - n_held)
+        if slots <= 0:
+            continue
+        eq = equity[t]
+        room = math.inf
+        if config.max_total_exposure is not None:
+            room = config.max_total_exposure * eq - pv
+            if room <= 0:
+                continue
+        order = cand[np.argsort(-sig.strength[t, cand], kind="stable")] if cand.size > 1 else cand
+        price = close[t, order]
+        if config.sizing == "fixed_notional":
+            order, q = _fixed_sized(
+                order, price, sig.size[t], cash=cash, room=room, slots=slots, config=config
+            )
+        else:
+            order, q = _risk_sized(
+                order, price, sig.size[t], equity=eq, cash=cash, room=room, slots=slots, config=config
+            )
+        if order.size:
+            pend_qty[order] = q
+            pend_order = order
+
+    out = fills.arrays()
+    out.update(equity=equity, cash=cash_curve, positions_value=pos_value, n_positions=n_pos)
+    return out
+
+
+def _update_stops(
+    t: int,
+    mask: np.ndarray,
+    *,
+    bar_high: np.ndarray,
+    hse: np.ndarray,
+    stop: np.ndarray,
+    first_stop: np.ndarray,
+    entry_px: np.ndarray,
+    entry_t: np.ndarray,
+    config: BacktestConfig,
+) -> None:
+    """At the close of ``t``: raise the high since entry and the stops of ``mask`` positions (in place).
+
+    Only positions entered today or with a new high can move (the trailing rule is a ratchet).
+    """
+    new = mask & (entry_t == t)
+    up = np.flatnonzero(new | (mask & (bar_high > hse)))
+    if not up.size:
+        return
+    hse[up] = np.maximum(hse[up], bar_high[up])
+    trail, act, tick = config.trailing_stop, config.trailing_activation, config.stop_tick
+    for i in up.tolist():
+        prev = stop[i]
+        s = prev if trail is None else update_trailing_stop(entry_px[i], prev, hse[i], trail, act)
+        if tick is not None:
+            # Stored in cents like the live ledger: rounded to the tick, never below the previous stop.
+            s = round(s / tick) * tick
+            if entry_t[i] != t:
+                s = max(s, prev)
+        stop[i] = s
+    first = np.flatnonzero(new)
+    if first.size:
+        first_stop[first] = stop[first]
+
+
+def _affordable(cost: np.ndarray, cash: float) -> np.ndarray:
+    """Which entries (in priority order) the cash pays for; the others are rejected whole."""
+    ok = np.zeros(len(cost), dtype=bool)
+    for k, c in enumerate(cost.tolist()):
+        if c <= cash:
+            ok[k] = True
+            cash -= c
+    return ok
+
+
+def _fixed_sized(
+    order: np.ndarray,
+    price: np.ndarray,
+    size: np.ndarray,
+    *,
+    cash: float,
+    room: float,
+    slots: int,
+    config: BacktestConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``floor(fixed_notional * size / price)`` shares, in rank order, while cash and exposure last."""
+    assert config.fixed_notional is not None
+    q = np.floor(config.fixed_notional * size[order] / price)
+    ok = (q > 0) & (q * price >= config.min_order_notional)
+    if not ok.all():
+        order, q, price = order[ok], q[ok], price[ok]
+    notional = q * price
+    budget = min(room, cash)
+    if notional.sum() > budget:
+        keep = np.cumsum(notional) <= budget
+        order, q = order[keep], q[keep]
+    return order[:slots], q[:slots]
+
+
+def _risk_sized(
+    order: np.ndarray,
+    price: np.ndarray,
+    size: np.ndarray,
+    *,
+    equity: float,
+    cash: float,
+    room: float,
+    slots: int,
+    config: BacktestConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Entries in rank order sized by the live loop's ``position_size``, within cash/exposure/slots."""
+    chosen: list[int] = []
+    qtys: list[float] = []
+    # Not one share fits: skip without calling the sizing function (it would return 0).
+    fits = price <= min(cash, room, config.max_position_weight * equity)
+    order, price = order[fits], price[fits]
+    if not order.size:
+        return order, np.empty(0)
+    cheapest = float(price.min())
+    for i, p in zip(order.tolist(), price.tolist(), strict=True):
+        if len(chosen) >= slots or cash < cheapest or room < cheapest:
+            break
+        if p > cash or p > room:
+            continue
+        stop_price = initial_stop(p, config.stop_loss)
+        n = position_size(equity, cash, p, stop_price, config.risk_per_trade, config.max_position_weight)
+        n = math.floor(n * size[i])
+        if room < math.inf:
+            n = min(n, math.floor(room / p))
+        if n <= 0 or n * p < config.min_order_notional:
+            continue
+        chosen.append(i)
+        qtys.append(float(n))
+        cash -= n * p
+        room -= n * p
+    return np.asarray(chosen, dtype=np.int64), np.asarray(qtys)
+
+
+def _ffill(a: np.ndarray) -> np.ndarray:
+    idx = np.where(np.isnan(a), 0, np.arange(a.shape[0])[:, None])
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    return a[idx, np.arange(a.shape[1])[None, :]]  # type: ignore[no-any-return]
+
+
+def run_backtest(
+    bars: pl.DataFrame | Panel,
+    signals: pl.DataFrame,
+    config: BacktestConfig,
+    *,
+    strategy: str = "strategy",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    benchmarks: bool = True,
+) -> BacktestResult:
+    """Backtest ``signals`` (symbol, session, signal, strength[, size]) on ``bars`` with ``config``.
+
+    ``bars`` may be a canonical bar frame (cut to ``start``..``end``) or a prepared :class:`Panel`.
+    Returns a :class:`BacktestResult` with the equity curve, fills, round-trip trades, metrics and,
+    when ``benchmarks``, buy-and-hold and equal-weight benchmarks of the same universe and costs.
+    """
+    t0 = time.perf_counter()
+    panel = bars if isinstance(bars, Panel) else build_panel(bars, start=start, end=end)
+    sig = align_signals(signals, panel)
+    raw = simulate(panel, sig, config)
+    return build_result(strategy, panel, config, raw, seconds=time.perf_counter() - t0, benchmarks=benchmarks)

@@ -1,0 +1,132 @@
+"""The ML strategy: model probabilities turned into signals with the trading-mode thresholds.
+
+Entry and exit follow the live loop's thresholds (``settings.trading``): in ``auto`` mode a buy needs
+P(up) >= ``auto_threshold``; with ``approve_all`` (what manual/hybrid would trade if every proposal
+were approved) P(up) >= ``approval_threshold``. A position is held until P(up) falls below
+``exit_threshold`` (default 0.5: the model no longer expects a rise). Strength is the confidence
+``|2p - 1|``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+import polars as pl
+
+from stockflow.backtest.strategies.base import empty_signals, hold_state, require, symbol_blocks
+
+if TYPE_CHECKING:
+    from stockflow.config import Settings
+    from stockflow.config.sections import FeatureSettings
+
+ThresholdMode = Literal["auto", "approve_all"]
+
+
+def probabilities_to_signals(
+    probabilities: pl.DataFrame, entry_threshold: float, exit_threshold: float = 0.5
+) -> pl.DataFrame:
+    """Signals from a frame ``symbol, session, probability``: long from p >= entry until p < exit;
+    bearish (-1) from p <= 1 - entry until p > 1 - exit; flat otherwise.
+    """
+    if probabilities.is_empty():
+        return empty_signals()
+    p_frame = probabilities.select("symbol", "session", pl.col("probability").cast(pl.Float64)).sort(
+        ["symbol", "session"]
+    )
+    p = p_frame.get_column("probability").to_numpy()
+    valid = np.isfinite(p)
+    pp = np.where(valid, p, 0.5)
+    sig = np.zeros(len(p))
+    for _sym, a, z in symbol_blocks(p_frame):
+        long_ = hold_state(pp[a:z] >= entry_threshold, pp[a:z] < exit_threshold, valid[a:z])
+        short = hold_state(pp[a:z] <= 1 - entry_threshold, pp[a:z] > 1 - exit_threshold, valid[a:z])
+        sig[a:z] = long_ - short
+    keep = valid
+    out = p_frame.select("symbol", "session").with_columns(
+        pl.Series("signal", np.nan_to_num(sig), dtype=pl.Int8),
+        pl.Series("strength", np.clip(np.abs(2 * pp - 1), 0, 1), dtype=pl.Float64),
+    )
+    return out.filter(pl.Series(keep))
+
+
+def entry_threshold_for(settings: Settings, mode: ThresholdMode = "auto") -> float:
+    """The live loop's buy threshold: ``auto_threshold`` in auto mode, else ``approval_threshold``."""
+    t = settings.trading
+    return t.auto_threshold if mode == "auto" else t.approval_threshold
+
+
+@dataclass(frozen=True)
+class MLStrategy:
+    """Signals from a fitted model (``models.base.Model``) over ``build_features`` rows, or from
+    precomputed ``predictions`` (symbol, session, probability), e.g. a walk-forward run's.
+    """
+
+    name: ClassVar[str] = "ml"
+    entry_threshold: float = 0.8
+    exit_threshold: float = 0.5
+    model: Any = dataclasses.field(default=None, compare=False, repr=False)
+    feature_settings: FeatureSettings | None = dataclasses.field(default=None, compare=False, repr=False)
+    predictions: pl.DataFrame | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        require(
+            0 < self.entry_threshold <= 1,
+            f"ml.entry_threshold must be in (0, 1], got {self.entry_threshold}",
+        )
+        require(
+            0 <= self.exit_threshold <= self.entry_threshold,
+            f"ml.exit_threshold must be in [0, entry_threshold={self.entry_threshold}], "
+            f"got {self.exit_threshold}",
+        )
+        require(
+            self.model is not None or self.predictions is not None,
+            "ml: needs a fitted model or precomputed predictions (run the walk-forward backtest or retrain)",
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        mode: ThresholdMode = "auto",
+        model: Any = None,
+        predictions: pl.DataFrame | None = None,
+    ) -> MLStrategy:
+        """Thresholds from ``settings.trading`` for the given mode."""
+        return cls(
+            entry_threshold=entry_threshold_for(settings, mode),
+            model=model,
+            feature_settings=settings.features,
+            predictions=predictions,
+        )
+
+    def params(self) -> dict[str, Any]:
+        """Thresholds and the model kind."""
+        return {
+            "entry_threshold": self.entry_threshold,
+            "exit_threshold": self.exit_threshold,
+            "model": getattr(self.model, "kind", None) if self.model is not None else "predictions",
+        }
+
+    def probabilities(self, bars: pl.DataFrame) -> pl.DataFrame:
+        """P(up) per (symbol, session) of ``bars`` outside the feature warm-up."""
+        if self.predictions is not None:
+            return self.predictions.select("symbol", "session", "probability")
+        from stockflow.config.sections import FeatureSettings
+        from stockflow.features import FEATURE_COLUMNS, build_features
+
+        feats = build_features(bars, self.feature_settings or FeatureSettings())
+        rows = feats.filter(~pl.col("warmup"))
+        names = list(getattr(self.model, "feature_names", FEATURE_COLUMNS))
+        if rows.is_empty():
+            return pl.DataFrame(schema={"symbol": pl.Utf8, "session": pl.Date, "probability": pl.Float64})
+        X = rows.select(names).to_numpy()
+        p = self.model.predict_proba(X, groups=rows.get_column("symbol").to_numpy())
+        return rows.select("symbol", "session").with_columns(pl.Series("probability", p, dtype=pl.Float64))
+
+    def signals(self, bars: pl.DataFrame) -> pl.DataFrame:
+        """Signals from the model's probabilities with this strategy's thresholds."""
+        return probabilities_to_signals(self.probabilities(bars), self.entry_threshold, self.exit_threshold)
