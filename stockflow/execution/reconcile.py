@@ -79,14 +79,7 @@ def reconcile(
     differences after recording them."""
     log = get_logger("stockflow.execution")
     name = broker.name
-    fills_applied = sync_fills(engine, broker, run_id=run_id)
-    broker_open = {o.client_order_id: o for o in broker.open_orders()}
-    adopted: list[str] = []
-    resolved: list[tuple[str, str, str]] = []
-    adjustments: list[str] = []
-    problems: list[str] = []
-
-    # 2. Our open rows against the broker.
+    # Our open rows as they were before anything is applied (to report what got resolved).
     with transaction(engine) as s:
         ours = s.scalars(
             select(OrderRow).where(
@@ -95,6 +88,14 @@ def reconcile(
         ).all()
         our_cids = {r.client_order_id for r in ours}
         lookups = {r.client_order_id: (r.status, r.broker_order_id, r.session) for r in ours}
+    fills_applied = sync_fills(engine, broker, run_id=run_id)
+    broker_open = {o.client_order_id: o for o in broker.open_orders()}
+    adopted: list[str] = []
+    resolved: list[tuple[str, str, str]] = []
+    adjustments: list[str] = []
+    problems: list[str] = []
+
+    # 2. Our open rows against the broker.
     found: dict[str, Order | None] = {}
     for cid in lookups:
         found[cid] = broker_open.get(cid) or broker.get_order_by_client_id(cid)
@@ -103,7 +104,8 @@ def reconcile(
             row = s.scalars(select(OrderRow).where(OrderRow.client_order_id == cid)).one()
             order = found[cid]
             if order is not None:
-                if update_row_from_broker(row, order) and OrderStatus(status) in UNSENT_STATUSES:
+                update_row_from_broker(row, order)
+                if OrderStatus(status) in UNSENT_STATUSES:
                     resolved.append((cid, status, order.status.value))
                     record_event(
                         s,
@@ -139,10 +141,11 @@ def reconcile(
 
         # 3. Outside orders still working.
         for cid, o in broker_open.items():
-            if (
-                cid in our_cids
-                or s.scalars(select(OrderRow.id).where(OrderRow.client_order_id == cid)).first()
-            ):
+            if cid in our_cids:
+                continue
+            known = s.scalars(select(OrderRow).where(OrderRow.client_order_id == cid)).first()
+            if known is not None:  # we took it for final, the broker says it still works: believe the broker
+                update_row_from_broker(known, o)
                 continue
             s.add(outside_order_row(o, broker=name, run_id=run_id))
             adopted.append(cid)
