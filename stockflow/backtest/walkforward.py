@@ -157,7 +157,9 @@ def walk_forward_predictions(
         )
         train, test = split(frame, fold, h)
         if train.is_empty() or test.is_empty():
-            log.warning("walk-forward: fold %s (%s..%s) has no training or test rows; skipped", k, block[0], block[-1])
+            log.warning(
+                "walk-forward: fold %s (%s..%s) has no training or test rows; skipped", k, block[0], block[-1]
+            )
             continue
         train = train.sort(["symbol", "session"])
         test = test.sort(["symbol", "session"])

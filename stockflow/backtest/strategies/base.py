@@ -33,7 +33,10 @@ SIGNAL_SCHEMA: dict[str, pl.DataType] = {
 class Strategy(Protocol):
     """What the engine, the ensemble and the reports need from a strategy."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Canonical name (``sma_crossover``, ``ml`` ...)."""
+        ...
 
     def signals(self, bars: pl.DataFrame) -> pl.DataFrame:
         """Signals of ``bars`` (canonical bar frame) as described in the module docstring."""

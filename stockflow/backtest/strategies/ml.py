@@ -10,6 +10,7 @@ were approved) P(up) >= ``approval_threshold``. A position is held until P(up) f
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -19,6 +20,8 @@ import polars as pl
 from stockflow.backtest.strategies.base import empty_signals, hold_state, require, symbol_blocks
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from stockflow.config import Settings
     from stockflow.config.sections import FeatureSettings
 
@@ -70,6 +73,7 @@ class MLStrategy:
     model: Any = dataclasses.field(default=None, compare=False, repr=False)
     feature_settings: FeatureSettings | None = dataclasses.field(default=None, compare=False, repr=False)
     predictions: pl.DataFrame | None = dataclasses.field(default=None, compare=False, repr=False)
+    trade_after: dt.date | None = None
 
     def __post_init__(self) -> None:
         require(
@@ -98,6 +102,7 @@ class MLStrategy:
         """Thresholds from ``settings.trading`` for the given mode."""
         return cls(
             entry_threshold=entry_threshold_for(settings, mode),
+            exit_threshold=min(settings.trading.exit_threshold, entry_threshold_for(settings, mode)),
             model=model,
             feature_settings=settings.features,
             predictions=predictions,
@@ -108,6 +113,7 @@ class MLStrategy:
         return {
             "entry_threshold": self.entry_threshold,
             "exit_threshold": self.exit_threshold,
+            "trade_after": self.trade_after.isoformat() if self.trade_after else None,
             "model": getattr(self.model, "kind", None) if self.model is not None else "predictions",
         }
 
@@ -128,5 +134,31 @@ class MLStrategy:
         return rows.select("symbol", "session").with_columns(pl.Series("probability", p, dtype=pl.Float64))
 
     def signals(self, bars: pl.DataFrame) -> pl.DataFrame:
-        """Signals from the model's probabilities with this strategy's thresholds."""
-        return probabilities_to_signals(self.probabilities(bars), self.entry_threshold, self.exit_threshold)
+        """Signals from the model's probabilities with this strategy's thresholds (only on sessions after
+        ``trade_after`` when set)."""
+        probs = self.probabilities(bars)
+        if self.trade_after is not None:
+            probs = probs.filter(pl.col("session") > self.trade_after)
+        return probabilities_to_signals(probs, self.entry_threshold, self.exit_threshold)
+
+
+def champion_strategy(
+    settings: Settings, engine: Engine, *, mode: ThresholdMode = "auto"
+) -> tuple[MLStrategy, dict[str, Any]]:
+    """The registry champion as a strategy that trades only after its training labels end.
+
+    The champion was fitted on data up to ``train_end`` (labels reach ``label_horizon`` bars further):
+    backtesting it on that period would be look-ahead, so signals start after ``train_end`` plus the
+    horizon (in calendar days, rounded up generously). Raises ``NoChampionError`` without a champion.
+    """
+    from stockflow.registry import load_champion
+
+    entry, model = load_champion(settings, engine)
+    after = None
+    if entry.train_end is not None:
+        after = entry.train_end + dt.timedelta(days=2 * settings.features.label_horizon + 3)
+    strat = MLStrategy.from_settings(settings, mode=mode, model=model)
+    strat = dataclasses.replace(strat, trade_after=after)
+    info = {**strat.params(), "model_version": entry.version, "model_kind": entry.kind,
+            "train_end": entry.train_end.isoformat() if entry.train_end else None}  # fmt: skip
+    return strat, info
