@@ -1,4 +1,4 @@
-"""Commands of the backtest area."""
+"""Commands of the backtest area: ``stockflow backtest`` compares strategies and prints the table."""
 
 from __future__ import annotations
 
@@ -6,4 +6,100 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to app."""
+    """Add this area's commands to ``app``."""
+
+    @app.command("backtest")
+    def backtest_cmd(  # noqa: PLR0917 - typer maps parameters to options
+        strategies: str = typer.Option(
+            "sma_crossover,rsi_reversion,macd_trend,bollinger_zscore,ensemble",
+            "--strategies",
+            help="Comma-separated strategies: sma_crossover (sma), rsi_reversion (rsi), macd_trend (macd), "
+            "bollinger_zscore (bollinger, zscore), ensemble, ml (walk-forward), ml_champion.",
+        ),
+        symbols: str | None = typer.Option(
+            None, "--symbols", help="Comma-separated symbols; default: the configured universe."
+        ),
+        start: str | None = typer.Option(None, "--start", help="First session (YYYY-MM-DD)."),
+        end: str | None = typer.Option(None, "--end", help="Last session (YYYY-MM-DD)."),
+        slippage_bps: float | None = typer.Option(
+            None, "--slippage-bps", help="Override broker.slippage_bps."
+        ),
+        commission_per_share: float | None = typer.Option(None, "--commission-per-share"),
+        commission_per_order: float | None = typer.Option(None, "--commission-per-order"),
+        commission_pct: float | None = typer.Option(
+            None, "--commission-pct", help="Commission as a fraction of the notional (0.001 = 0.1%)."
+        ),
+        report: bool = typer.Option(
+            True, "--report/--no-report", help="Write the tearsheet, PNGs and CSVs and record the run."
+        ),
+    ) -> None:
+        """Backtest strategies on the stored bars (costs on and off) and print the comparison table."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from stockflow.backtest.runner import run_comparison
+        from stockflow.backtest.service import (
+            fail_run,
+            finish_run,
+            load_universe,
+            make_request,
+            new_run_key,
+            report_dir,
+            start_run,
+        )
+        from stockflow.backtest.tearsheet import format_table, write_reports
+        from stockflow.config import load_settings
+        from stockflow.db import make_engine, upgrade
+
+        settings = load_settings()
+        overrides = {
+            k: v
+            for k, v in {
+                "slippage_bps": slippage_bps,
+                "commission_per_share": commission_per_share,
+                "commission_per_order": commission_per_order,
+                "commission_pct": commission_pct,
+            }.items()
+            if v is not None
+        }
+        request = make_request(
+            settings, strategies=strategies, symbols=symbols, start=start, end=end, costs=overrides or None
+        )
+        engine = make_engine(settings.db_url)
+        upgrade(engine)
+        run_key = new_run_key()
+        if report:
+            start_run(engine, request, run_key=run_key)
+        try:
+            bars, s, e = load_universe(settings, engine, request)
+            comp = run_comparison(
+                bars,
+                settings,
+                strategies=request.strategies,
+                start=s,
+                end=e,
+                costs=request.costs,
+                engine=engine,
+            )
+            syms = sorted(bars.get_column("symbol").unique().to_list())
+            files = None
+            if report:
+                files = write_reports(comp, report_dir(settings, run_key), title=f"Backtest {run_key}")
+                finish_run(engine, run_key, comp, start=s, end=e, symbols=syms, files=files)
+        except BaseException as err:
+            if report:
+                fail_run(engine, run_key, err)
+            raise
+        cols = [
+            *("strategy", "costs", "total_return", "annual_return", "sharpe", "sortino", "max_drawdown"),
+            *("win_rate", "profit_factor", "n_trades", "exposure", "costs_paid", "final_equity"),
+        ]
+        table = Table(title=f"{len(syms)} symbols, {s} .. {e} (signals act on the next bar)")
+        for c in cols:
+            table.add_column(c, justify="left" if c in ("strategy", "costs") else "right")
+        for row in format_table(comp.table()):
+            table.add_row(*[row[c] for c in cols])
+        Console(width=200).print(table)
+        if files is not None:
+            typer.echo(f"tearsheet: {files.tearsheet}")
+            typer.echo(f"comparison: {files.comparison_csv}")
