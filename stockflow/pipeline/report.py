@@ -1,0 +1,169 @@
+"""What a trade run shows in the Prefect UI: artifacts under stable keys, so each key's history in the
+UI's Artifacts page is the day-by-day record.
+
+- ``trade-orders`` (table): every signal of the run with its route, the order it became, and its fate
+  (sent, refused by risk, rejected or expired in approval, failed at the broker) with the reason;
+- ``trade-positions`` (table): positions after the run;
+- ``trade-summary`` (markdown): outcome, equity, daily P&L and the performance metrics;
+- ``equity-curve`` (link): the equity-curve page under ``reports_dir/equity/`` on the reports server;
+- ``trade-reports`` (link): the reports server's index (equity curve, Data Docs, drift reports...).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+
+from stockflow.pipeline.store import load_signals
+
+if TYPE_CHECKING:
+    from stockflow.config import Settings
+
+ORDERS_KEY = "trade-orders"
+POSITIONS_KEY = "trade-positions"
+SUMMARY_KEY = "trade-summary"
+EQUITY_KEY = "equity-curve"
+REPORTS_KEY = "trade-reports"
+
+
+def reports_url(settings: Settings, path: Path | str | None = None) -> str:
+    """The reports server's URL of ``path`` (a file under ``settings.reports_dir``), or its index."""
+    base = f"http://{settings.server.host}:{settings.server.reports_port}/"
+    if path is None:
+        return base
+    p = Path(path)
+    try:
+        rel = p.resolve().relative_to(Path(settings.reports_dir).resolve())
+    except ValueError:
+        rel = Path(p.name)
+    return base + rel.as_posix()
+
+
+def _fmt(v: Any, pattern: str = "{:,.2f}") -> str:
+    if v is None:
+        return "-"
+    try:
+        return pattern.format(v)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """The ``trade-summary`` artifact."""
+    lines = [
+        f"# Trade run: {summary.get('outcome', '?')}",
+        "",
+        f"{summary.get('message', '')}",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| mode | {summary.get('mode', '-')} |",
+        f"| session | {summary.get('expected_session', '-')} |",
+        f"| model | {summary.get('model_version') or '-'} ({summary.get('signal_source', '-')}) |",
+        f"| bars ingested (new) | {summary.get('rows_ingested', '-')} ({summary.get('rows_new', '-')}) |",
+        f"| predictions | {summary.get('predictions', '-')} |",
+        f"| orders sent / refused | {len(summary.get('orders_sent') or [])} / "
+        f"{len(summary.get('orders_refused') or [])} |",
+        f"| equity | ${_fmt(summary.get('equity'))} |",
+        f"| daily P&L | ${_fmt(summary.get('daily_pnl'), '{:+,.2f}')} "
+        f"({_fmt(summary.get('daily_return'), '{:+.2%}')}) |",
+        f"| cash | ${_fmt(summary.get('cash'))} |",
+        f"| exposure | {_fmt(summary.get('exposure'), '{:.1%}')} |",
+        f"| total return | {_fmt(summary.get('total_return'), '{:+.2%}')} |",
+        f"| Sharpe (annualised) | {_fmt(summary.get('sharpe'), '{:.2f}')} |",
+        f"| max drawdown | {_fmt(summary.get('max_drawdown'), '{:.2%}')} |",
+        f"| win rate (round trips) | {_fmt(summary.get('win_rate'), '{:.0%}')} "
+        f"({summary.get('n_round_trips', 0)}) |",
+    ]
+    if summary.get("approval"):
+        a = summary["approval"]
+        lines += ["", f"**Approval: {a.get('status')}.** {a.get('message', '')}"]
+    if summary.get("stale"):
+        lines += ["", "Stale symbols: " + "; ".join(f"{k}: {v}" for k, v in summary["stale"].items())]
+    if summary.get("equity_curve"):
+        lines += ["", f"[Equity curve]({summary['equity_curve']}) · [Reports]({summary.get('reports', '')})"]
+    return "\n".join(lines)
+
+
+def order_table(
+    engine: Engine, trade_run_id: int, stops: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Rows of the ``trade-orders`` artifact: every signal's fate, then stop-order actions."""
+    rows: list[dict[str, Any]] = []
+    for s in load_signals(engine, trade_run_id):
+        rows.append(
+            {
+                "symbol": s.symbol,
+                "signal": s.action.upper(),
+                "confidence": round(s.confidence, 3),
+                "route": s.route,
+                "status": s.status,
+                "side": (s.side or "").upper(),
+                "qty": s.qty,
+                "reference_price": s.reference_price,
+                "risk_taken": s.risk_amount,
+                "reason_code": s.reason_code,
+                "reason": (s.reason or "")[:300],
+                "client_order_id": s.client_order_id or "",
+            }
+        )
+    for st in stops or []:
+        rows.append(
+            {
+                "symbol": st.get("symbol"),
+                "signal": "STOP",
+                "confidence": None,
+                "route": "stops",
+                "status": st.get("action"),
+                "side": "SELL",
+                "qty": st.get("qty"),
+                "reference_price": st.get("stop_price"),
+                "risk_taken": None,
+                "reason_code": f"stop:{st.get('action')}",
+                "reason": f"protective stop {st.get('previous_stop')} -> {st.get('stop_price')}",
+                "client_order_id": "",
+            }
+        )
+    return rows
+
+
+def publish_artifacts(
+    settings: Settings, engine: Engine, *, trade_run_id: int, summary: dict[str, Any]
+) -> dict[str, str]:
+    """Create the run's artifacts (module docstring); returns key -> what was published."""
+    from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+
+    out: dict[str, str] = {}
+    rows = order_table(engine, trade_run_id, summary.get("stops"))
+    create_table_artifact(
+        table=rows or [{"symbol": "-", "status": "no signal this run", "reason": summary.get("message", "")}],
+        key=ORDERS_KEY,
+        description=f"Orders sent and refused with reasons ({summary.get('expected_session', '')})",
+    )
+    out[ORDERS_KEY] = f"{len(rows)} rows"
+    positions = summary.get("positions") or []
+    create_table_artifact(
+        table=positions or [{"symbol": "-", "qty": 0, "note": "no open position"}],
+        key=POSITIONS_KEY,
+        description="Positions after the run",
+    )
+    out[POSITIONS_KEY] = f"{len(positions)} positions"
+    create_markdown_artifact(
+        markdown=summary_markdown(summary), key=SUMMARY_KEY, description="Equity, daily P&L and metrics"
+    )
+    out[SUMMARY_KEY] = "markdown"
+    if summary.get("equity_curve"):
+        create_link_artifact(
+            link=summary["equity_curve"], link_text="Equity curve", key=EQUITY_KEY, description="Equity curve"
+        )
+        out[EQUITY_KEY] = summary["equity_curve"]
+    create_link_artifact(
+        link=reports_url(settings),
+        link_text="stockflow reports",
+        key=REPORTS_KEY,
+        description="Reports index",
+    )
+    out[REPORTS_KEY] = reports_url(settings)
+    return out
