@@ -128,7 +128,9 @@ def check_xy(X: np.ndarray, y: np.ndarray | None = None, *, n_features: int | No
         raise ModelError(f"feature matrix has {X.shape[1]} columns, the model was trained on {n_features}")
     if X.size and not np.isfinite(X).all():
         bad = np.argwhere(~np.isfinite(X))[0]
-        raise ModelError(f"non-finite feature value at row {bad[0]}, column {bad[1]}; drop warm-up rows first")
+        raise ModelError(
+            f"non-finite feature value at row {bad[0]}, column {bad[1]}; drop warm-up rows first"
+        )
     if y is not None:
         y = np.asarray(y)
         if y.shape != (X.shape[0],):
@@ -142,6 +144,8 @@ class BaseModel(ABC):
     """Common parts: feature names, feature-set version, calibration, card and its file."""
 
     kind: ClassVar[str] = "base"
+    #: Parameters used where the caller gives none.
+    defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self,
@@ -152,7 +156,7 @@ class BaseModel(ABC):
     ) -> None:
         self.feature_names = list(feature_names)
         self.feature_set_version = feature_set_version
-        self.params: dict[str, Any] = dict(params or {})
+        self.params: dict[str, Any] = {**self.defaults, **(params or {})}
         self.calibrator = PlattCalibrator()
         self.fitted = False
         self.created_at = utcnow().isoformat()
@@ -166,6 +170,7 @@ class BaseModel(ABC):
         self,
         X: np.ndarray,
         y: np.ndarray,
+        *,
         X_val: np.ndarray | None,
         y_val: np.ndarray | None,
         groups: np.ndarray | None,
@@ -206,7 +211,8 @@ class BaseModel(ABC):
             X_val = check_xy(X_val, y_val, n_features=len(self.feature_names))
         else:
             X_val, y_val, groups_val = None, None, None
-        self._fit_raw(X, np.asarray(y), X_val, None if y_val is None else np.asarray(y_val), groups, groups_val)
+        y_val = None if y_val is None else np.asarray(y_val)
+        self._fit_raw(X, np.asarray(y), X_val=X_val, y_val=y_val, groups=groups, groups_val=groups_val)
         self.fitted = True
         if X_val is not None and y_val is not None:
             self.calibrator = PlattCalibrator.fit(self._predict_raw(X_val, groups_val), np.asarray(y_val))
@@ -313,4 +319,3 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, str | int | float | bool) or obj is None:
         return obj
     return str(obj)
-

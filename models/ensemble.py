@@ -39,7 +39,9 @@ def learn_weights(P: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> np.ndarray:
         ll = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
         return float(ll + l2 * np.sum((w - 1.0 / k) ** 2))
 
-    res = minimize(loss, np.zeros(k), method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-7, "maxiter": 2000})
+    res = minimize(
+        loss, np.zeros(k), method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-7, "maxiter": 2000}
+    )
     w = np.exp(res.x - res.x.max())
     return np.asarray(w / w.sum())
 
@@ -62,6 +64,9 @@ class EnsembleModel(BaseModel):
             members = {k: {} for k in members}
         if "ensemble" in members or not members:
             raise ModelError(f"ensemble members must be non-ensemble kinds, got {list(members)}")
+        from models.factory import effective_params
+
+        members = {k: effective_params(k, p) for k, p in members.items()}
         super().__init__(feature_names, feature_set_version=feature_set_version, params={"members": members})
         self.members: list[BaseModel] = []
         self.weights = np.zeros(0)
@@ -83,23 +88,33 @@ class EnsembleModel(BaseModel):
         self,
         X: np.ndarray,
         y: np.ndarray,
+        *,
         X_val: np.ndarray | None,
         y_val: np.ndarray | None,
         groups: np.ndarray | None,
         groups_val: np.ndarray | None,
     ) -> None:
-        self.members = self._make_members()
+        self.members = self._make_members()  # fitted below, each with its own calibration
         for m in self.members:
             m.fit(X, y, X_val=X_val, y_val=y_val, groups=groups, groups_val=groups_val)
         self._learn(X_val, y_val, groups_val)
 
-    def _learn(self, X_val: np.ndarray | None, y_val: np.ndarray | None, groups_val: np.ndarray | None) -> None:
+    def _learn(
+        self, X_val: np.ndarray | None, y_val: np.ndarray | None, groups_val: np.ndarray | None
+    ) -> None:
         if X_val is None or y_val is None or len(y_val) == 0:
             self.weights = np.full(len(self.members), 1.0 / len(self.members))
         else:
             P = np.column_stack([m.predict_proba(X_val, groups=groups_val) for m in self.members])
             self.weights = learn_weights(P, np.asarray(y_val))
         self.meta["weights"] = {m.kind: float(w) for m, w in zip(self.members, self.weights, strict=True)}
+        # Importance of the tree member scaled by its weight (the other members have none to report).
+        imp: dict[str, float] = {}
+        for m, w in zip(self.members, self.weights, strict=True):
+            for k, v in (m.meta.get("feature_importance") or {}).items():
+                imp[k] = imp.get(k, 0.0) + float(w) * float(v)
+        if imp:
+            self.meta["feature_importance"] = imp
 
     @classmethod
     def from_members(

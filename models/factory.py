@@ -66,6 +66,20 @@ def params_from_settings(kind: str, ms: ModelSettings) -> dict[str, Any]:
     return {}
 
 
+def effective_params(kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    """``params`` completed with the kind's defaults: what the built model really uses, so recipes that
+    would train identical models compare equal."""
+    params = dict(params or {})
+    if kind == "ensemble":
+        from models.ensemble import DEFAULT_MEMBERS
+
+        members = params.get("members") or {k: {} for k in DEFAULT_MEMBERS}
+        if isinstance(members, list | tuple):
+            members = {k: {} for k in members}
+        return {"members": {k: effective_params(k, p) for k, p in members.items()}}
+    return {**model_class(kind).defaults, **params}
+
+
 def load_model(dir: Path, *, feature_set_version: str | None = None) -> BaseModel:
     """Load the model saved in ``dir`` whatever its kind.
 

@@ -31,6 +31,7 @@ class LightGBMModel(BaseModel):
     """Binary LightGBM classifier. ``params`` override :data:`DEFAULT_PARAMS`."""
 
     kind: ClassVar[str] = "lightgbm"
+    defaults: ClassVar[dict[str, Any]] = DEFAULT_PARAMS
 
     def __init__(
         self,
@@ -39,9 +40,7 @@ class LightGBMModel(BaseModel):
         feature_set_version: str,
         params: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(
-            feature_names, feature_set_version=feature_set_version, params={**DEFAULT_PARAMS, **(params or {})}
-        )
+        super().__init__(feature_names, feature_set_version=feature_set_version, params=params)
         self.booster: Any = None
 
     def _lgb_params(self) -> dict[str, Any]:
@@ -60,6 +59,7 @@ class LightGBMModel(BaseModel):
         self,
         X: np.ndarray,
         y: np.ndarray,
+        *,
         X_val: np.ndarray | None,
         y_val: np.ndarray | None,
         groups: np.ndarray | None,
@@ -68,7 +68,7 @@ class LightGBMModel(BaseModel):
         import lightgbm as lgb
 
         train = lgb.Dataset(X, label=y, feature_name=self.feature_names, free_raw_data=True)
-        callbacks = []
+        callbacks: list[Any] = []
         valid_sets = []
         if X_val is not None and y_val is not None:
             valid_sets = [lgb.Dataset(X_val, label=y_val, reference=train)]
@@ -81,6 +81,7 @@ class LightGBMModel(BaseModel):
             callbacks=callbacks,
         )
         self.meta["best_iteration"] = int(self.booster.best_iteration or self.booster.current_iteration())
+        self.meta["feature_importance"] = self.feature_importance()
 
     def _predict_raw(self, X: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
         it = self.booster.best_iteration or None
@@ -95,7 +96,8 @@ class LightGBMModel(BaseModel):
         self.booster = lgb.Booster(model_file=str(require_file(dir / MODEL_FILE)))
         if self.booster.num_feature() != len(self.feature_names):
             raise ValueError(
-                f"{MODEL_FILE} has {self.booster.num_feature()} features, card lists {len(self.feature_names)}"
+                f"{MODEL_FILE} has {self.booster.num_feature()} features, "
+                f"card lists {len(self.feature_names)}"
             )
 
     def feature_importance(self) -> dict[str, float]:

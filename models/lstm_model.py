@@ -67,10 +67,57 @@ def make_windows(X: np.ndarray, groups: np.ndarray | None, window: int) -> np.nd
     return out
 
 
+def _call(net: Any, windows: np.ndarray, batch: int = 8192) -> np.ndarray:
+    """Forward pass in eager mode, in batches: no tf.function tracing per model (which costs seconds)."""
+    out = [
+        np.asarray(net(windows[i : i + batch], training=False)).reshape(-1)
+        for i in range(0, len(windows), batch)
+    ]
+    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+
+def _early_stopping(net: Any, windows: np.ndarray, y: np.ndarray, patience: int) -> Any:
+    """A callback that stops when validation log loss has not improved for ``patience`` epochs and
+    restores the best weights.
+
+    Keras' own EarlyStopping needs ``validation_data``, which traces a second graph per model; this one
+    evaluates the validation windows with an eager forward pass instead (same loss, no tracing).
+    """
+    keras = _keras()
+    y = np.asarray(y, dtype=np.float64)
+
+    class EarlyStopping(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.best = float("inf")
+            self.best_weights: list[Any] | None = None
+            self.wait = 0
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            p = np.clip(_call(net, windows), 1e-7, 1 - 1e-7)
+            loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+            if logs is not None:
+                logs["val_loss"] = loss
+            if loss < self.best - 1e-6:
+                self.best, self.wait = loss, 0
+                self.best_weights = net.get_weights()
+            else:
+                self.wait += 1
+                if self.wait >= patience:
+                    net.stop_training = True
+
+        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+            if self.best_weights is not None:
+                net.set_weights(self.best_weights)
+
+    return EarlyStopping()
+
+
 class LSTMModel(BaseModel):
     """Keras LSTM classifier over windows of feature rows. ``params`` override :data:`DEFAULT_PARAMS`."""
 
     kind: ClassVar[str] = "lstm"
+    defaults: ClassVar[dict[str, Any]] = DEFAULT_PARAMS
 
     def __init__(
         self,
@@ -79,9 +126,7 @@ class LSTMModel(BaseModel):
         feature_set_version: str,
         params: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(
-            feature_names, feature_set_version=feature_set_version, params={**DEFAULT_PARAMS, **(params or {})}
-        )
+        super().__init__(feature_names, feature_set_version=feature_set_version, params=params)
         self.net: Any = None
         self.mean = np.zeros(len(self.feature_names))
         self.std = np.ones(len(self.feature_names))
@@ -115,6 +160,7 @@ class LSTMModel(BaseModel):
         self,
         X: np.ndarray,
         y: np.ndarray,
+        *,
         X_val: np.ndarray | None,
         y_val: np.ndarray | None,
         groups: np.ndarray | None,
@@ -128,30 +174,24 @@ class LSTMModel(BaseModel):
         keras.utils.set_random_seed(int(self.params["seed"]))
         self.net = self._build()
         callbacks = []
-        validation = None
         if X_val is not None and y_val is not None:
-            validation = (self._inputs(X_val, groups_val), y_val.astype(np.float32))
-            callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    monitor="val_loss", patience=int(self.params["patience"]), restore_best_weights=True
-                )
-            )
+            windows_val = self._inputs(X_val, groups_val)
+            callbacks.append(_early_stopping(self.net, windows_val, y_val, int(self.params["patience"])))
         hist = self.net.fit(
             self._inputs(X, groups),
             y.astype(np.float32),
             epochs=int(self.params["epochs"]),
             batch_size=int(self.params["batch_size"]),
-            validation_data=validation,
             callbacks=callbacks,
             shuffle=True,
             verbose=0,
         )
         self.meta["epochs_run"] = len(hist.history.get("loss", []))
+        if callbacks:
+            self.meta["best_val_loss"] = callbacks[0].best
 
     def _predict_raw(self, X: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
-        windows = self._inputs(X, groups)
-        out = self.net.predict(windows, batch_size=4096, verbose=0)
-        return np.asarray(out, dtype=np.float64).reshape(-1)
+        return _call(self.net, self._inputs(X, groups))
 
     def _save_native(self, dir: Path) -> None:
         self.net.save(dir / MODEL_FILE)
@@ -163,5 +203,7 @@ class LSTMModel(BaseModel):
         self.mean = np.asarray(scaler["mean"], dtype=np.float64)
         self.std = np.asarray(scaler["std"], dtype=np.float64)
         if self.mean.shape != (len(self.feature_names),):
-            raise ValueError(f"{SCALER_FILE} has {self.mean.shape[0]} features, card lists {len(self.feature_names)}")
+            raise ValueError(
+                f"{SCALER_FILE} has {self.mean.shape[0]} features, card lists {len(self.feature_names)}"
+            )
         self.net = keras.models.load_model(require_file(dir / MODEL_FILE), compile=False)

@@ -23,6 +23,7 @@ class MomentumModel(BaseModel):
     """P(up) = sigmoid(w * standardized(column) + b), ``column`` a past-return feature."""
 
     kind: ClassVar[str] = "momentum"
+    defaults: ClassVar[dict[str, Any]] = DEFAULT_PARAMS
 
     def __init__(
         self,
@@ -31,9 +32,7 @@ class MomentumModel(BaseModel):
         feature_set_version: str,
         params: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(
-            feature_names, feature_set_version=feature_set_version, params={**DEFAULT_PARAMS, **(params or {})}
-        )
+        super().__init__(feature_names, feature_set_version=feature_set_version, params=params)
         column = self.params["column"]
         if column not in self.feature_names:
             raise ModelError(f"momentum column {column!r} is not among the features {self.feature_names}")
@@ -47,6 +46,7 @@ class MomentumModel(BaseModel):
         self,
         X: np.ndarray,
         y: np.ndarray,
+        *,
         X_val: np.ndarray | None,
         y_val: np.ndarray | None,
         groups: np.ndarray | None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, Date, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, Float, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stockflow.db.base import Base, UTCDateTime, utcnow
@@ -17,7 +17,17 @@ class ModelRecord(Base):
     """One trained model: what it is, what it was trained on, how it scored, where its files are."""
 
     __tablename__ = "model_registry"
-    __table_args__ = (Index("ix_model_registry_status", "status"),)
+    __table_args__ = (
+        Index("ix_model_registry_status", "status"),
+        # At most one champion, enforced by the database on both backends (partial unique index).
+        Index(
+            "uq_model_registry_one_champion",
+            "status",
+            unique=True,
+            sqlite_where=text("status = 'champion'"),
+            postgresql_where=text("status = 'champion'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     version: Mapped[str] = mapped_column(String(64), unique=True)
@@ -37,7 +47,7 @@ class ModelRecord(Base):
 
 
 class RetrainRun(Base):
-    """One retrain: what was asked, the walk-forward comparison, and the promotion decision with its reason."""
+    """One retrain: what was asked, the walk-forward comparison, the promotion decision and its reason."""
 
     __tablename__ = "retrain_runs"
 
@@ -77,7 +87,9 @@ class PredictionSkip(Base):
 
     __tablename__ = "prediction_skips"
     __table_args__ = (
-        UniqueConstraint("symbol", "session", "model_version", name="uq_prediction_skips_symbol_session_model"),
+        UniqueConstraint(
+            "symbol", "session", "model_version", name="uq_prediction_skips_symbol_session_model"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -37,6 +37,14 @@ def upgrade() -> None:
         sa.UniqueConstraint("version", name=op.f("uq_model_registry_version")),
     )
     op.create_index("ix_model_registry_status", "model_registry", ["status"], unique=False)
+    op.create_index(
+        "uq_model_registry_one_champion",
+        "model_registry",
+        ["status"],
+        unique=True,
+        sqlite_where=sa.text("status = 'champion'"),
+        postgresql_where=sa.text("status = 'champion'"),
+    )
 
     op.create_table(
         "retrain_runs",
@@ -114,5 +122,6 @@ def downgrade() -> None:
     op.drop_index("ix_predictions_session", table_name="predictions")
     op.drop_table("predictions")
     op.drop_table("retrain_runs")
+    op.drop_index("uq_model_registry_one_champion", table_name="model_registry")
     op.drop_index("ix_model_registry_status", table_name="model_registry")
     op.drop_table("model_registry")

@@ -1,0 +1,276 @@
+"""Drift monitoring with Evidently 0.7: recent features and champion predictions vs the training reference.
+
+The reference is the champion's validation window saved at training time (``reference.parquet`` in its
+artifact directory: features plus the model's prediction on rows it was not fitted on). The current
+window is the last ``settings.drift.current_days`` sessions, featurized from stored bars and scored by
+the champion. Evidently's ``DataDriftPreset`` tests every feature column and ``ValueDrift`` tests the
+prediction column; the self-contained HTML goes to ``reports_dir/drift/``, the drift share and per-column
+scores to ``drift_reports``. A drift share above ``settings.drift.drift_share_threshold`` requests a
+retrain (through a callable the flow supplies) and raises :func:`drift_flag` for the risk stage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from sqlalchemy import Engine, select
+
+from models.base import jsonable
+from stockflow.db.base import utcnow
+from stockflow.db.engine import transaction
+from stockflow.db.models_ml import DriftReportRow
+from stockflow.errors import DataError, ModelError
+from stockflow.features import build_features_report
+from stockflow.logs import get_logger
+from stockflow.predict import history_bars
+from stockflow.registry import champion, load_champion, model_dir
+from stockflow.store.bars import load_bars
+from stockflow.training import predict_rows
+
+if TYPE_CHECKING:
+    from stockflow.config import Settings
+
+REFERENCE_FILE = "reference.parquet"
+PREDICTION_COLUMN = "prediction"
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """One drift comparison as stored, plus the report's URL."""
+
+    report_id: int
+    model_version: str
+    drift_share: float
+    threshold: float
+    dataset_drift: bool
+    column_scores: dict[str, dict[str, Any]]
+    prediction_drift_score: float | None
+    prediction_drift: bool
+    report_path: str
+    url: str
+    retrain_requested: bool
+    retrain_request: str | None
+    reference_window: tuple[dt.date | None, dt.date | None]
+    current_window: tuple[dt.date | None, dt.date | None]
+    n_reference: int = 0
+    n_current: int = 0
+    table: list[dict[str, Any]] = field(default_factory=list)
+
+
+def report_url(settings: Settings, path: str | Path) -> str:
+    """URL of a file under ``reports_dir`` as served by the ops area's reports server."""
+    rel = Path(path).resolve().relative_to(Path(settings.reports_dir).resolve())
+    return f"http://{settings.server.host}:{settings.server.reports_port}/{rel.as_posix()}"
+
+
+def _window(frame: pl.DataFrame) -> tuple[dt.date | None, dt.date | None]:
+    if frame.is_empty():
+        return None, None
+    return frame.get_column("session").min(), frame.get_column("session").max()  # type: ignore[return-value]
+
+
+def load_reference(settings: Settings, version_dir: Path) -> pl.DataFrame:
+    """The champion's drift reference, cut to the last ``settings.drift.reference_days`` sessions."""
+    path = version_dir / REFERENCE_FILE
+    if not path.is_file():
+        raise ModelError(f"drift reference {path} is missing; retrain to create one")
+    try:
+        ref = pl.read_parquet(path)
+    except Exception as err:
+        raise ModelError(f"drift reference {path} is corrupt: {err}") from err
+    days = ref.get_column("session").unique().sort()
+    if days.len() > settings.drift.reference_days:
+        ref = ref.filter(pl.col("session") >= days[-settings.drift.reference_days])
+    return ref
+
+
+def current_window(
+    settings: Settings, engine: Engine, model: Any, symbols: Sequence[str] | None
+) -> pl.DataFrame:
+    """Features of the last ``current_days`` sessions with the champion's prediction on them."""
+    from stockflow.predict import target_session
+
+    last_session, _ = target_session(engine, symbols, None)
+    n_hist = history_bars(settings, model.context_rows) + settings.drift.current_days
+    start = last_session - dt.timedelta(days=math.ceil(n_hist * 1.5) + 30)
+    bars = load_bars(engine, symbols, start, last_session)
+    bars = bars.group_by("symbol", maintain_order=True).tail(n_hist)
+    frame = build_features_report(bars, settings.features).frame
+    usable = frame.filter(~pl.col("warmup")) if not frame.is_empty() else frame
+    if usable.is_empty():
+        raise DataError(
+            "no usable feature rows in the current window (too little history)", rule="drift_data"
+        )
+    days = usable.get_column("session").unique().sort()
+    cur = usable.filter(pl.col("session") >= days[max(days.len() - settings.drift.current_days, 0)]).sort(
+        ["symbol", "session"]
+    )
+    p = predict_rows(model, frame, cur, model.feature_names)
+    return cur.select("symbol", "session", *model.feature_names).with_columns(pl.Series(PREDICTION_COLUMN, p))
+
+
+def _drifted(score: float | None, method: str, threshold: float | None) -> bool:
+    """Evidently's rule: p-value tests drift below the threshold, distances above it."""
+    if score is None or threshold is None:
+        return False
+    return score < threshold if "p_value" in method else score >= threshold
+
+
+def evidently_report(
+    reference: pl.DataFrame, current: pl.DataFrame, columns: Sequence[str], threshold: float, html_path: Path
+) -> tuple[float, dict[str, dict[str, Any]]]:
+    """Run Evidently (DataDriftPreset on ``columns`` + ValueDrift on the prediction), save the HTML and
+    return (drift share, per-column scores including the prediction)."""
+    from evidently import Report
+    from evidently.metrics import ValueDrift
+    from evidently.presets import DataDriftPreset
+
+    cols = [*columns, PREDICTION_COLUMN]
+    report = Report(
+        [DataDriftPreset(columns=list(columns), drift_share=threshold), ValueDrift(column=PREDICTION_COLUMN)]
+    )
+    snapshot = report.run(
+        current_data=current.select(cols).to_pandas(), reference_data=reference.select(cols).to_pandas()
+    )
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    snapshot.save_html(str(html_path))
+    share: float | None = None
+    scores: dict[str, dict[str, Any]] = {}
+    for m in snapshot.dict().get("metrics", []):
+        cfg = m.get("config", {})
+        kind = str(cfg.get("type", ""))
+        if kind.endswith("DriftedColumnsCount"):
+            share = float(m["value"]["share"])
+        elif kind.endswith("ValueDrift"):
+            score = m.get("value")
+            score = float(score) if score is not None and math.isfinite(float(score)) else None
+            method = str(cfg.get("method") or "")
+            thr = cfg.get("threshold")
+            scores[str(cfg.get("column"))] = {
+                "score": score,
+                "method": method,
+                "threshold": thr,
+                "drifted": _drifted(score, method, thr),
+            }
+    if share is None:  # pragma: no cover - Evidently always emits DriftedColumnsCount with the preset
+        feats = [c for c in columns if c in scores]
+        share = sum(scores[c]["drifted"] for c in feats) / max(len(feats), 1)
+    return share, scores
+
+
+def run_drift(
+    settings: Settings,
+    engine: Engine,
+    symbols: Sequence[str] | None = None,
+    *,
+    request_retrain: Callable[[], str] | None = None,
+) -> DriftResult:
+    """Compare the current window with the champion's reference, save and store the report, and request
+    a retrain when the drift share exceeds the threshold (``request_retrain`` returns what it did)."""
+    log = get_logger()
+    entry, model = load_champion(settings, engine)
+    reference = load_reference(settings, model_dir(settings, entry))
+    universe = list(symbols) if symbols else (list(settings.data.symbols) or list(entry.symbols) or None)
+    current = current_window(settings, engine, model, universe)
+    threshold = settings.drift.drift_share_threshold
+    now = utcnow()
+    html = Path(settings.reports_dir) / "drift" / f"drift-{now:%Y%m%dT%H%M%S}-{entry.version}.html"
+    share, scores = evidently_report(reference, current, model.feature_names, threshold, html)
+    exceeded = share > threshold
+    pred = scores.get(PREDICTION_COLUMN, {})
+    requested, request_note = False, None
+    if exceeded and settings.drift.request_retrain:
+        requested = True
+        if request_retrain is None:
+            request_note = "retrain requested; no orchestrator was given to start it: run `stockflow retrain`"
+        else:
+            try:
+                request_note = request_retrain()
+            except Exception as err:  # the report must be stored even when the request fails
+                request_note = f"retrain request failed: {type(err).__name__}: {err}"
+    elif exceeded:
+        request_note = "drift above threshold; settings.drift.request_retrain is off"
+    ref_win, cur_win = _window(reference), _window(current)
+    with transaction(engine) as s:
+        row = DriftReportRow(
+            created_at=now,
+            model_version=entry.version,
+            reference_start=ref_win[0],
+            reference_end=ref_win[1],
+            current_start=cur_win[0],
+            current_end=cur_win[1],
+            n_reference=reference.height,
+            n_current=current.height,
+            drift_share=float(share),
+            threshold=threshold,
+            dataset_drift=exceeded,
+            column_scores=jsonable(scores),
+            prediction_drift_score=pred.get("score"),
+            prediction_drift=bool(pred.get("drifted", False)),
+            report_path=str(html.resolve()),
+            retrain_requested=requested,
+            retrain_request=request_note,
+        )
+        s.add(row)
+        s.flush()
+        report_id = int(row.id)
+    log.info("drift: share %.2f (threshold %.2f) for %s; report %s%s", share, threshold, entry.version, html,
+             f"; {request_note}" if request_note else "")  # fmt: skip
+    table = [
+        {
+            "column": c,
+            "score": v["score"],
+            "method": v["method"],
+            "threshold": v["threshold"],
+            "drifted": v["drifted"],
+        }
+        for c, v in scores.items()
+    ]
+    return DriftResult(
+        report_id=report_id,
+        model_version=entry.version,
+        drift_share=float(share),
+        threshold=threshold,
+        dataset_drift=exceeded,
+        column_scores=scores,
+        prediction_drift_score=pred.get("score"),
+        prediction_drift=bool(pred.get("drifted", False)),
+        report_path=str(html.resolve()),
+        url=report_url(settings, html),
+        retrain_requested=requested,
+        retrain_request=request_note,
+        reference_window=ref_win,
+        current_window=cur_win,
+        n_reference=reference.height,
+        n_current=current.height,
+        table=table,
+    )
+
+
+def latest_drift(engine: Engine) -> DriftReportRow | None:
+    """The most recent drift report row, or None."""
+    with transaction(engine) as s:
+        return s.scalars(
+            select(DriftReportRow)
+            .order_by(DriftReportRow.created_at.desc(), DriftReportRow.id.desc())
+            .limit(1)
+        ).one_or_none()
+
+
+def drift_flag(engine: Engine) -> bool:
+    """True when the latest drift report exceeded its threshold and is about the current champion.
+
+    A report about an earlier champion no longer counts: a retrain (usually the one the drift requested)
+    replaced the model it judged. The risk stage reads this flag.
+    """
+    row = latest_drift(engine)
+    if row is None or not row.dataset_drift:
+        return False
+    champ = champion(engine)
+    return champ is None or champ.version == row.model_version

@@ -1,0 +1,461 @@
+"""Retrain: challengers trained and scored walk-forward beside the champion and the baselines, then a
+promotion decision that is stored with its reason.
+
+:func:`run_retrain` is a plain function (the Prefect flow in ``flows/retrain.py`` wraps its stages):
+
+1. bars from the state store -> features (``stockflow.features``);
+2. walk-forward folds with a purge gap (``stockflow.evaluation.folds``); per fold every challenger
+   recipe, the champion's recipe (refit on the same folds, so the comparison is like for like), the
+   baselines and a shuffled-label control are scored out of sample (:mod:`stockflow.training`);
+3. pooled metrics and the comparison table (``stockflow.evaluation``); :func:`stockflow.promotion.decide`;
+4. final models of each kind trained on the latest window, saved under ``data_dir/models/<version>/``
+   with their card and a drift reference, registered as challengers; the candidate promoted when the
+   rule says so. Registration and promotion happen in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from sqlalchemy import Engine, select
+
+from models.base import jsonable
+from models.factory import MODEL_KINDS, effective_params, params_from_settings
+from stockflow import registry
+from stockflow.db.base import utcnow
+from stockflow.db.engine import transaction
+from stockflow.db.models_ml import ModelRecord, RetrainRun
+from stockflow.errors import ConfigError, DataError
+from stockflow.evaluation import Fold, comparison_table, folds, model_metrics
+from stockflow.features import FEATURE_COLUMNS, FEATURE_SET_VERSION, build_features_report
+from stockflow.logs import get_logger
+from stockflow.promotion import Decision, decide
+from stockflow.store.bars import load_bars
+from stockflow.training import (
+    Recipe,
+    TrainConfig,
+    final_window,
+    fit_recipes,
+    fold_predictions,
+    reference_frame,
+    usable_rows,
+)
+
+if TYPE_CHECKING:
+    from stockflow.config import Settings
+
+REFERENCE_FILE = "reference.parquet"
+BASELINES = ("always_up", "yesterday", "momentum")
+
+#: Runs the per-fold function over the folds; the default is a plain loop. A Prefect ``.map`` or a
+#: Dask client can be passed instead: folds are independent and seeded, so results do not change.
+FoldRunner = Callable[[Callable[[Fold], pl.DataFrame], Sequence[Fold]], list[pl.DataFrame]]
+
+
+def serial_runner(fn: Callable[[Fold], pl.DataFrame], fs: Sequence[Fold]) -> list[pl.DataFrame]:
+    """Score folds one after the other."""
+    return [fn(f) for f in fs]
+
+
+@dataclass(frozen=True)
+class RetrainReport:
+    """What a retrain did: data, folds, metrics beside baselines, registered versions, decision."""
+
+    retrain_run_id: int
+    symbols: list[str]
+    skipped: dict[str, str]
+    folds: list[dict[str, Any]]
+    metrics: dict[str, dict[str, Any]]
+    table: list[dict[str, Any]]
+    challengers: dict[str, str]  # table name (kind; momentum -> momentum_model) -> registered version
+    candidate: str | None  # version of the best challenger
+    champion_before: str | None
+    champion_after: str | None
+    promoted: bool
+    reason: str
+    metric: str
+    train_start: dt.date | None
+    train_end: dt.date | None
+    seconds: float
+    cards: dict[str, dict[str, Any]] = field(default_factory=dict)  # version -> model card
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Features of the chosen universe and window, and the folds over them."""
+
+    frame: pl.DataFrame
+    symbols: list[str]
+    skipped: dict[str, str]
+    folds: list[Fold]
+
+
+def resolve_kinds(settings: Settings, kinds: Sequence[str] | None) -> list[str]:
+    """Requested kinds (default: settings.models.kinds), validated and de-duplicated."""
+    chosen = list(dict.fromkeys(kinds or settings.models.kinds))
+    bad = [k for k in chosen if k not in MODEL_KINDS]
+    if bad or not chosen:
+        raise ConfigError(f"unknown model kind(s) {bad or chosen}; choose from {', '.join(MODEL_KINDS)}")
+    return chosen
+
+
+def train_config(settings: Settings) -> TrainConfig:
+    """Training configuration from settings."""
+    ms = settings.models
+    return TrainConfig(
+        feature_columns=tuple(FEATURE_COLUMNS),
+        feature_set_version=FEATURE_SET_VERSION,
+        label_horizon=settings.features.label_horizon,
+        val_days=ms.val_days,
+        purge_days=max(ms.purge_days, settings.features.label_horizon),
+        seed=ms.seed,
+        momentum_column=ms.momentum_column,
+        max_train_rows=ms.max_train_rows,
+    )
+
+
+def prepare_data(
+    settings: Settings,
+    engine: Engine,
+    *,
+    symbols: Sequence[str] | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> PreparedData:
+    """Load bars, build features and cut the walk-forward folds."""
+    universe = list(symbols) if symbols else (list(settings.data.symbols) or None)
+    bars = load_bars(engine, universe, start, end)
+    if bars.is_empty():
+        raise DataError(
+            f"no bars stored for symbols {universe or 'all'} between {start or 'the start'} and "
+            f"{end or 'the end'}; run `stockflow ingest` first",
+            rule="retrain_data",
+        )
+    fres = build_features_report(bars, settings.features)
+    frame = fres.frame
+    if frame.is_empty():
+        raise DataError(f"no symbol could be featurized: {fres.skipped}", rule="retrain_data")
+    ms = settings.models
+    sessions = usable_rows(frame).get_column("session").unique().to_list()
+    fs = folds(
+        sessions,
+        ms.train_window_days,
+        ms.test_window_days,
+        max(ms.purge_days, settings.features.label_horizon),
+        ms.n_folds,
+        label_horizon=settings.features.label_horizon,
+    )
+    return PreparedData(frame, fres.symbols, dict(fres.skipped), fs)
+
+
+def entry_name(kind: str) -> str:
+    """Name of a challenger kind in the comparison table (the momentum *model* must not collide with the
+    momentum *baseline*)."""
+    return f"{kind}_model" if kind in BASELINES else kind
+
+
+def champion_name(version: str) -> str:
+    """Name of the champion's recipe in the comparison table."""
+    return f"champion[{version}]"
+
+
+def evaluate_walk_forward(
+    data: PreparedData,
+    recipes: dict[str, Recipe],
+    cfg: TrainConfig,
+    champion: registry.ModelEntry | None,
+    runner: FoldRunner = serial_runner,
+) -> tuple[pl.DataFrame, dict[str, dict[str, Any]], str | None]:
+    """Out-of-sample predictions and pooled metrics of recipes, champion, baselines and control."""
+    all_recipes = dict(recipes)
+    aliases: dict[str, str] = {}
+    champ = None
+    if champion is not None and champion.feature_set_version == cfg.feature_set_version:
+        champ = champion_name(champion.version)
+        crecipe = Recipe(champion.kind, effective_params(champion.kind, champion.params))
+        same = next((n for n, r in recipes.items() if r.same_as(crecipe)), None)
+        if same is not None:
+            aliases[champ] = same  # identical recipe: the same fit, computed once
+        else:
+            all_recipes[champ] = crecipe
+    elif champion is not None:
+        get_logger().warning(
+            "retrain: champion %s uses feature set %s, not %s: it cannot be scored on these folds",
+            champion.version, champion.feature_set_version, cfg.feature_set_version,
+        )  # fmt: skip
+
+    def one(fold: Fold) -> pl.DataFrame:
+        return fold_predictions(data.frame, fold, all_recipes, cfg, aliases=aliases)
+
+    parts = [p for p in runner(one, data.folds) if not p.is_empty()]
+    if not parts:
+        raise DataError("no fold had training and test rows", rule="walk_forward")
+    preds = pl.concat(parts)
+    return preds, model_metrics(preds, label_horizon=cfg.label_horizon), champ
+
+
+def start_run(engine: Engine, params: dict[str, Any], flow_run_id: str | None = None) -> int:
+    """Record the start of a retrain; returns its id."""
+    with transaction(engine) as s:
+        run = RetrainRun(
+            flow_run_id=flow_run_id, params=jsonable(params), status="running", started_at=utcnow()
+        )
+        s.add(run)
+        s.flush()
+        return int(run.id)
+
+
+def fail_run(engine: Engine, run_id: int, err: BaseException) -> None:
+    """Mark a retrain failed with the error (nothing was registered: that happens in one transaction)."""
+    with transaction(engine) as s:
+        run = s.get(RetrainRun, run_id)
+        if run is not None:
+            run.status = "failed"
+            run.finished_at = utcnow()
+            run.reason = f"{type(err).__name__}: {err}"
+
+
+def run_retrain(
+    settings: Settings,
+    engine: Engine,
+    *,
+    symbols: Sequence[str] | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    kinds: Sequence[str] | None = None,
+    flow_run_id: str | None = None,
+    runner: FoldRunner = serial_runner,
+) -> RetrainReport:
+    """Train challengers, compare them walk-forward with the champion and the baselines, register them
+    and promote the best one only when :func:`stockflow.promotion.decide` says so. See the module doc."""
+    t0 = time.perf_counter()
+    chosen = resolve_kinds(settings, kinds)
+    params = {"symbols": list(symbols or []), "start": start, "end": end, "kinds": chosen}
+    run_id = start_run(engine, params, flow_run_id)
+    try:
+        data = prepare_data(settings, engine, symbols=symbols, start=start, end=end)
+        evaluation = evaluate(settings, engine, data, chosen, runner)
+        return finalize(settings, engine, data, evaluation, run_id, started=t0)
+    except BaseException as err:
+        fail_run(engine, run_id, err)
+        raise
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Walk-forward outcome: recipes compared, pooled metrics, the table and the decision."""
+
+    recipes: dict[str, Recipe]
+    metrics: dict[str, dict[str, Any]]
+    table: list[dict[str, Any]]
+    decision: Decision
+    control: str | None
+    champion: registry.ModelEntry | None
+
+
+def evaluate(
+    settings: Settings,
+    engine: Engine,
+    data: PreparedData,
+    kinds: Sequence[str],
+    runner: FoldRunner = serial_runner,
+) -> Evaluation:
+    """Score challengers, champion recipe, baselines and control on the folds; decide."""
+    ms = settings.models
+    cfg = train_config(settings)
+    recipes = {entry_name(k): Recipe(k, effective_params(k, params_from_settings(k, ms))) for k in kinds}
+    champ_entry = registry.champion(engine)
+    get_logger().info(
+        "retrain: %d symbols, %d folds, kinds %s, champion %s",
+        len(data.symbols), len(data.folds), list(kinds), champ_entry.version if champ_entry else None,
+    )  # fmt: skip
+    _, metrics, champ_name = evaluate_walk_forward(data, recipes, cfg, champ_entry, runner)
+    control = next((n for n, m in metrics.items() if m.get("kind") == "control"), None)
+    decision = decide(
+        metrics,
+        challengers=list(recipes),
+        baselines=[b for b in BASELINES if b in metrics],
+        control=control,
+        champion=champ_name,
+        metric=ms.promotion_metric,
+        margin=ms.promotion_margin,
+    )
+    get_logger().info("retrain: %s", decision.reason)
+    table = comparison_table(metrics).to_dicts()
+    return Evaluation(recipes, metrics, table, decision, control, champ_entry)
+
+
+def finalize(
+    settings: Settings,
+    engine: Engine,
+    data: PreparedData,
+    ev: Evaluation,
+    run_id: int,
+    *,
+    started: float | None = None,
+) -> RetrainReport:
+    """Train the final models on the latest window, save them with card and drift reference, register
+    them and promote the candidate when decided (one transaction)."""
+    t0 = time.perf_counter() if started is None else started
+    ms = settings.models
+    cfg = train_config(settings)
+    decision, metrics, control = ev.decision, ev.metrics, ev.control
+    train_rows = final_window(data.frame, ms.train_window_days, cfg.label_horizon)
+    fitted = fit_recipes(train_rows, ev.recipes, cfg)
+    train_start: dt.date = train_rows.get_column("session").min()  # type: ignore[assignment]
+    train_end: dt.date = train_rows.get_column("session").max()  # type: ignore[assignment]
+    fold_info = [f.describe() for f in data.folds]
+    versions = {name: registry.new_version(r.kind) for name, r in ev.recipes.items()}
+    cards: dict[str, dict[str, Any]] = {}
+    paths: dict[str, Path] = {}
+    for name, model in fitted.models.items():
+        version = versions[name]
+        gate = decision.gates.get(name)
+        model.meta.update(
+            version=version,
+            train_start=str(train_start),
+            train_end=str(train_end),
+            symbols=data.symbols,
+            label_horizon=cfg.label_horizon,
+            walk_forward={"folds": fold_info, "metrics": metrics.get(name, {})},
+            baselines={b: metrics[b] for b in BASELINES if b in metrics},
+            control=metrics.get(control) if control else None,
+            gate={
+                "passed": bool(gate and gate.passed and decision.control_ok),
+                "reason": gate.reason if gate else "",
+            },
+        )
+        out = paths[name] = registry.artifact_dir(settings, version).resolve()
+        model.save(out)
+        reference_frame(fitted, name, data.frame, cfg).write_parquet(out / REFERENCE_FILE)
+        cards[version] = model.card()
+
+    champ_entry = ev.champion
+    candidate_version = versions.get(decision.candidate) if decision.candidate else None
+    champion_after = _record(
+        engine,
+        run_id=run_id,
+        data=data,
+        models=fitted.models,
+        versions=versions,
+        paths=paths,
+        metrics=metrics,
+        decision=decision,
+        cfg=cfg,
+        champ_entry=champ_entry,
+        candidate_version=candidate_version,
+        train_start=train_start,
+        train_end=train_end,
+    )
+    seconds = time.perf_counter() - t0
+    get_logger().info("retrain: finished in %.1fs; champion %s", seconds, champion_after)
+    return RetrainReport(
+        retrain_run_id=run_id,
+        symbols=data.symbols,
+        skipped=data.skipped,
+        folds=fold_info,
+        metrics=metrics,
+        table=ev.table,
+        challengers=versions,
+        candidate=candidate_version,
+        champion_before=champ_entry.version if champ_entry else None,
+        champion_after=champion_after,
+        promoted=bool(decision.promote and candidate_version),
+        reason=decision.reason,
+        metric=decision.metric,
+        train_start=train_start,
+        train_end=train_end,
+        seconds=seconds,
+        cards=cards,
+    )
+
+
+def _record(
+    engine: Engine,
+    *,
+    run_id: int,
+    data: PreparedData,
+    models: dict[str, Any],
+    versions: dict[str, str],
+    paths: dict[str, Path],
+    metrics: dict[str, dict[str, Any]],
+    decision: Decision,
+    cfg: TrainConfig,
+    champ_entry: registry.ModelEntry | None,
+    candidate_version: str | None,
+    train_start: dt.date,
+    train_end: dt.date,
+) -> str | None:
+    """Register the challengers, promote when decided, and close the retrain run: one transaction."""
+    with transaction(engine) as s:
+        for name, model in models.items():
+            card = model.card()
+            gate = decision.gates.get(name)
+            registry.register(
+                s,
+                version=versions[name],
+                kind=model.kind,
+                params=jsonable(model.params),
+                feature_set_version=cfg.feature_set_version,
+                artifact_path=str(paths[name]),
+                symbols=data.symbols,
+                train_start=train_start,
+                train_end=train_end,
+                metrics=jsonable(_registry_metrics(card)),
+                reason=gate.reason if gate else None,
+                retrain_run_id=run_id,
+            )
+        champion_after = champ_entry.version if champ_entry else None
+        if decision.promote and candidate_version:
+            registry.promote_in(s, candidate_version, reason=decision.reason)
+            champion_after = candidate_version
+        run = s.get(RetrainRun, run_id)
+        assert run is not None
+        run.status = "succeeded"
+        run.finished_at = utcnow()
+        run.champion_before = champ_entry.version if champ_entry else None
+        run.best_challenger = candidate_version
+        run.promoted = bool(decision.promote and candidate_version)
+        run.reason = decision.reason
+        run.metrics = jsonable({k: _summary(v) for k, v in metrics.items()})
+        return champion_after
+
+
+def _registry_metrics(card: dict[str, Any]) -> dict[str, Any]:
+    wf = card.get("walk_forward", {})
+    return {
+        "walk_forward": _summary(wf.get("metrics", {})),
+        "baselines": {k: _summary(v) for k, v in (card.get("baselines") or {}).items()},
+        "control": _summary(card.get("control") or {}),
+        "gate": card.get("gate", {}),
+        "folds": wf.get("folds", []),
+    }
+
+
+_SUMMARY_KEYS = ("n", "base_rate", "accuracy", "roc_auc", "log_loss", "brier", "ic_mean", "ic_std", "ic_t",
+                 "ic_t_every_h", "ic_n_sessions", "n_symbols", "hit_rate_by_confidence")  # fmt: skip
+
+
+def _summary(m: dict[str, Any]) -> dict[str, Any]:
+    return {k: m[k] for k in _SUMMARY_KEYS if k in m}
+
+
+def latest_retrain(engine: Engine) -> RetrainRun | None:
+    """The most recent retrain run row (any status)."""
+    with transaction(engine) as s:
+        return s.scalars(select(RetrainRun).order_by(RetrainRun.id.desc()).limit(1)).one_or_none()
+
+
+def models_of_run(engine: Engine, run_id: int) -> list[registry.ModelEntry]:
+    """Registry entries created by one retrain."""
+    with transaction(engine) as s:
+        rows = s.scalars(
+            select(ModelRecord).where(ModelRecord.retrain_run_id == run_id).order_by(ModelRecord.id)
+        )
+        return [registry.ModelEntry.from_row(r) for r in rows]

@@ -1,0 +1,267 @@
+"""Training and walk-forward scoring of model recipes on a feature frame: plain, deterministic functions.
+
+A *recipe* is (kind, params): what :func:`models.factory.make_model` needs to build a fresh model. Each
+fold is scored by :func:`fold_predictions` from the frame and the fold alone (fixed seeds, no shared
+state), so folds can run in any order, in parallel or on other workers, with the same results. Its
+output has the long format of :func:`stockflow.evaluation.walk_forward_predictions` (fold, model,
+kind, symbol, session, p, y_up, fwd_ret) so the features area's metrics and table apply unchanged.
+
+Within a fold every model trains on the fold's training rows minus a purged validation tail (the last
+``val_days`` sessions, ``purge_days`` before them dropped); the tail drives early stopping, Platt
+calibration and the ensemble weights. Sequence models see, before each test row, the preceding rows of
+the same symbol (features only, never labels), so the first test rows are not scored on padding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from models.base import BaseModel
+from models.ensemble import EnsembleModel
+from models.factory import make_model
+from stockflow.errors import DataError
+from stockflow.evaluation import Fold, default_baselines, split
+from stockflow.logs import get_logger
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to build a model: kind and parameters (JSON-able)."""
+
+    kind: str
+    params: Mapping[str, Any]
+
+    def same_as(self, other: Recipe) -> bool:
+        """Equal kind and parameters (a refit would give the same model)."""
+        return self.kind == other.kind and dict(self.params) == dict(other.params)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything besides data and recipes that decides a fit (all from settings)."""
+
+    feature_columns: tuple[str, ...]
+    feature_set_version: str
+    label_horizon: int = 1
+    val_days: int = 250
+    purge_days: int = 5
+    seed: int = 42
+    momentum_column: str = "ret_20"
+    max_train_rows: int | None = None
+    control_kind: str = "lightgbm"
+
+
+def usable_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows outside the warm-up, ordered by symbol and session (what models see)."""
+    if "warmup" in frame.columns:
+        frame = frame.filter(~pl.col("warmup"))
+    return frame.sort(["symbol", "session"])
+
+
+def validation_split(
+    train: pl.DataFrame, val_days: int, purge_days: int
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The last ``val_days`` sessions of ``train`` as validation rows, ``purge_days`` sessions before them
+    dropped so no fitting label reaches into validation. No split when the window is too short."""
+    if val_days <= 0:
+        return train, None
+    days = train.get_column("session").unique().sort()
+    if days.len() < 2 * val_days + purge_days:
+        # Keep most of a short window for fitting: validate on its last fifth instead.
+        val_days = max(days.len() // 5, 0)
+        if val_days < 5:
+            return train, None
+    val_start = days[-val_days]
+    fit_end = days[-(val_days + purge_days + 1)]
+    return train.filter(pl.col("session") <= fit_end), train.filter(pl.col("session") >= val_start)
+
+
+def _cap(rows: pl.DataFrame, max_rows: int | None) -> pl.DataFrame:
+    """The latest ``max_rows`` rows by session (then re-sorted by symbol, session)."""
+    if max_rows is None or rows.height <= max_rows:
+        return rows
+    cut = rows.get_column("session").sort(descending=True)[max_rows - 1]
+    return rows.filter(pl.col("session") >= cut).sort(["symbol", "session"])
+
+
+def _xy(rows: pl.DataFrame, cols: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    X = rows.select(list(cols)).to_numpy().astype(np.float64)
+    y = rows.get_column("y_up").cast(pl.Int64).to_numpy() if "y_up" in rows.columns else np.zeros(0)
+    return X, y, rows.get_column("symbol").to_numpy()
+
+
+def with_context(
+    frame: pl.DataFrame, target: pl.DataFrame, context_rows: int
+) -> tuple[pl.DataFrame, np.ndarray]:
+    """``target`` rows plus up to ``context_rows - 1`` earlier usable rows of each symbol from ``frame``.
+
+    Returns the widened rows (ordered by symbol, session) and a boolean mask of the target rows in it.
+    """
+    if context_rows <= 1 or target.is_empty():
+        return target, np.ones(target.height, dtype=bool)
+    starts = target.group_by("symbol").agg(pl.col("session").min().alias("_first"))
+    before = (
+        usable_rows(frame)
+        .join(starts, on="symbol", how="inner")
+        .filter(pl.col("session") < pl.col("_first"))
+        .group_by("symbol", maintain_order=True)
+        .tail(context_rows - 1)
+        .drop("_first")
+        .with_columns(pl.lit(False).alias("_target"))
+    )
+    widened = pl.concat(
+        [before.select([*target.columns, "_target"]), target.with_columns(pl.lit(True).alias("_target"))],
+        how="vertical_relaxed",
+    ).sort(["symbol", "session"])
+    return widened.drop("_target"), widened.get_column("_target").to_numpy()
+
+
+def predict_rows(
+    model: BaseModel, frame: pl.DataFrame, target: pl.DataFrame, cols: Sequence[str]
+) -> np.ndarray:
+    """P(up) of ``model`` for the ``target`` rows (sorted by symbol, session), with sequence context."""
+    rows, mask = with_context(frame, target, model.context_rows)
+    X, _, groups = _xy(rows, cols)
+    return model.predict_proba(X, groups=groups)[mask]
+
+
+@dataclass
+class FittedSet:
+    """Models fitted on one training split, by name, with the rows they were validated on."""
+
+    models: dict[str, BaseModel]
+    fit_rows: pl.DataFrame
+    val_rows: pl.DataFrame | None
+
+
+def fit_recipes(
+    train: pl.DataFrame, recipes: Mapping[str, Recipe], cfg: TrainConfig, *, shuffle_seed: int | None = None
+) -> FittedSet:
+    """Fit every recipe on ``train`` (purged validation tail held out).
+
+    An ensemble whose members' recipes are among the fitted models is combined from them instead of
+    training its members again (the same fit it would do, once). ``shuffle_seed`` permutes the labels
+    (shuffled-label control).
+    """
+    fit_rows, val_rows = validation_split(train, cfg.val_days, cfg.purge_days)
+    fit_rows = _cap(fit_rows, cfg.max_train_rows)
+    cols = cfg.feature_columns
+    X, y, g = _xy(fit_rows, cols)
+    if X.shape[0] == 0:
+        raise DataError("no training rows with labels in the window", rule="training_rows")
+    Xv: np.ndarray | None = None
+    yv: np.ndarray | None = None
+    gv: np.ndarray | None = None
+    if val_rows is not None and val_rows.height:
+        Xv, yv, gv = _xy(val_rows, cols)
+    if shuffle_seed is not None:
+        rng = np.random.default_rng(shuffle_seed)
+        y = rng.permutation(y)
+        if yv is not None:
+            yv = rng.permutation(yv)
+    fitted: dict[str, BaseModel] = {}
+    by_recipe: list[tuple[Recipe, BaseModel]] = []
+    ensembles = {n: r for n, r in recipes.items() if r.kind == "ensemble"}
+    for name, recipe in recipes.items():
+        if recipe.kind == "ensemble":
+            continue
+        model = make_model(
+            recipe.kind, cols, feature_set_version=cfg.feature_set_version, params=dict(recipe.params)
+        )
+        model.fit(X, y, X_val=Xv, y_val=yv, groups=g, groups_val=gv)
+        fitted[name] = model
+        by_recipe.append((recipe, model))
+    for name, recipe in ensembles.items():
+        members: list[BaseModel] = []
+        for kind, params in dict(recipe.params.get("members") or {}).items():
+            want = Recipe(kind, params)
+            found = next((m for r, m in by_recipe if r.same_as(want)), None)
+            if found is None:
+                found = make_model(
+                    kind, cols, feature_set_version=cfg.feature_set_version, params=dict(params)
+                )
+                found.fit(X, y, X_val=Xv, y_val=yv, groups=g, groups_val=gv)
+                by_recipe.append((want, found))
+            members.append(found)
+        fitted[name] = EnsembleModel.from_members(members, X_val=Xv, y_val=yv, groups_val=gv)
+    return FittedSet(fitted, fit_rows, val_rows)
+
+
+def fold_predictions(
+    frame: pl.DataFrame,
+    fold: Fold,
+    recipes: Mapping[str, Recipe],
+    cfg: TrainConfig,
+    *,
+    aliases: Mapping[str, str] | None = None,
+    control: bool = True,
+) -> pl.DataFrame:
+    """Out-of-sample predictions of one fold: every recipe, the baselines and the shuffled-label control.
+
+    ``aliases`` maps extra names to a recipe name whose predictions they share (e.g. the champion when
+    its recipe equals a challenger's: the same fit, computed once).
+    """
+    train, test = split(frame, fold, cfg.label_horizon)
+    if train.is_empty() or test.is_empty():
+        get_logger().warning("retrain: fold %s has no training or test rows; skipped", fold.index)
+        return pl.DataFrame()
+    train = train.sort(["symbol", "session"])
+    test = test.sort(["symbol", "session"])
+    keys = test.select("symbol", "session", "y_up", "fwd_ret").with_columns(pl.lit(fold.index).alias("fold"))
+    parts: list[pl.DataFrame] = []
+
+    def add(name: str, kind: str, p: np.ndarray) -> None:
+        parts.append(
+            keys.with_columns(pl.lit(name).alias("model"), pl.lit(kind).alias("kind"), pl.Series("p", p))
+        )
+
+    fitted = fit_recipes(train, recipes, cfg)
+    for name, model in fitted.models.items():
+        p = predict_rows(model, frame, test, cfg.feature_columns)
+        add(name, "model", p)
+        for alias, target in (aliases or {}).items():
+            if target == name:
+                add(alias, "model", p)
+    if control:
+        ctl = {"control": Recipe(cfg.control_kind, _control_params(recipes, cfg.control_kind))}
+        shuffled = fit_recipes(train, ctl, cfg, shuffle_seed=cfg.seed + 1000 + fold.index)
+        add(f"shuffled_control({cfg.control_kind})", "control",
+            predict_rows(shuffled.models["control"], frame, test, cfg.feature_columns))  # fmt: skip
+    for name, fn in default_baselines(cfg.momentum_column).items():
+        add(name, "baseline", fn(train, test))
+    return (
+        pl.concat(parts)
+        .select("fold", "model", "kind", "symbol", "session", "p", "y_up", "fwd_ret")
+        .with_columns(pl.col("fold").cast(pl.Int32))
+    )
+
+
+def _control_params(recipes: Mapping[str, Recipe], kind: str) -> dict[str, Any]:
+    """Parameters of the challenger of ``kind`` (the control must be the same learner), else defaults."""
+    for r in recipes.values():
+        if r.kind == kind:
+            return dict(r.params)
+    return {}
+
+
+def final_window(frame: pl.DataFrame, train_days: int, label_horizon: int) -> pl.DataFrame:
+    """Training rows of the final model: labelled usable rows of the last ``train_days`` sessions."""
+    rows = usable_rows(frame).filter(pl.col("y_up").is_not_null())
+    if rows.is_empty():
+        raise DataError("no labelled rows outside the warm-up to train on", rule="training_rows")
+    days = rows.get_column("session").unique().sort()
+    start: dt.date = days[max(days.len() - train_days, 0)]
+    return rows.filter(pl.col("session") >= start)
+
+
+def reference_frame(fitted: FittedSet, name: str, frame: pl.DataFrame, cfg: TrainConfig) -> pl.DataFrame:
+    """Drift reference of a final model: its validation rows (unseen by the fit) with its predictions."""
+    rows = fitted.val_rows if fitted.val_rows is not None and fitted.val_rows.height else fitted.fit_rows
+    p = predict_rows(fitted.models[name], frame, rows, cfg.feature_columns)
+    return rows.select("symbol", "session", *cfg.feature_columns).with_columns(pl.Series("prediction", p))
