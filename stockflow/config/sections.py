@@ -76,7 +76,10 @@ class ModelSettings(Section):
         "calibration and ensemble weights (after a purge gap)."
     )
     promotion_metric: Literal["log_loss", "brier", "auc", "accuracy", "ic"] = Field(
-        "log_loss", description="Walk-forward metric that decides promotion (log_loss/brier: lower is better)."
+        "auc",
+        description="Walk-forward metric that decides promotion: a challenger must beat every baseline on it "
+        "and the champion by promotion_margin (log_loss/brier: lower is better; auc = pooled ROC AUC; "
+        "ic = mean per-session cross-sectional IC).",
     )
     ensemble_members: list[Literal["lightgbm", "lstm", "momentum"]] = Field(
         default_factory=lambda: ["lightgbm", "lstm", "momentum"]
