@@ -1,0 +1,590 @@
+"""The local operation behind ``stockflow up``: Prefect server + UI, served deployments, reports server.
+
+:class:`LocalOperation` starts, in order and each only once the previous one is usable:
+
+1. ``prefect server start`` on ``host:prefect_port`` (UI and API; SQLite under ``PREFECT_HOME`` unless
+   ``PREFECT_API_DATABASE_CONNECTION_URL`` points at PostgreSQL), waiting until ``/api/health`` answers
+   and the UI's page loads;
+2. the reports HTTP server for ``reports_dir`` (a thread of this process);
+3. ``python -m deployments.serve``, which registers the deployments with their schedules (an upsert:
+   starting again does not duplicate them) and runs their flow runs, waiting until every deployment of
+   the catalog is registered and active.
+
+Children run in their own process groups so that a Ctrl-C in the terminal reaches only this process,
+which then stops them in reverse order (the serve process first, so it pauses its deployments while the
+API is still up) and waits for them; a child that does not stop in time is killed with its group.
+Telemetry is off in every child. Timings of each step are kept in :attr:`LocalOperation.timings`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stockflow.config import Settings
+from stockflow.config.settings import config_file, redact_url
+from stockflow.errors import StockflowError
+from stockflow.ops.reports import REPORTS_URL_ENV, ReportsServer
+from stockflow.ops.security import CLIENT_AUTH_ENV, SERVER_AUTH_ENV, TELEMETRY_OFF, check_bind, is_loopback
+
+#: The project root (where ``flows/`` and ``deployments/`` live).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: File, under PREFECT_HOME, describing the running operation (read by ``stockflow status`` / ``down``).
+STATE_FILE = "stockflow-up.json"
+DB_URL_ENV = "PREFECT_API_DATABASE_CONNECTION_URL"
+
+
+class OperationError(StockflowError):
+    """The local operation could not start (port taken, server died, deployments did not register)."""
+
+
+@dataclass(frozen=True)
+class OperationConfig:
+    """Where and how the local operation runs. Build it with :meth:`from_settings`."""
+
+    reports_dir: Path
+    prefect_home: Path
+    host: str = "127.0.0.1"
+    prefect_port: int = 4200
+    reports_port: int = 8765
+    project_root: Path = PROJECT_ROOT
+    catalog: str | None = None
+    deployment_names: tuple[str, ...] = ()
+    serve_limit: int | None = None
+    startup_timeout_s: float = 240.0
+    stop_timeout_s: float = 30.0
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        host: str | None = None,
+        prefect_port: int | None = None,
+        reports_port: int | None = None,
+        prefect_home: Path | None = None,
+        **kwargs: Any,
+    ) -> OperationConfig:
+        """The configuration for ``settings``; PREFECT_HOME is ``$PREFECT_HOME`` or ``<cwd>/.prefect``."""
+        home = prefect_home or Path(os.environ.get("PREFECT_HOME") or Path.cwd() / ".prefect")
+        return cls(
+            reports_dir=Path(settings.reports_dir).resolve(),
+            prefect_home=home.resolve(),
+            host=host or settings.server.host,
+            prefect_port=prefect_port if prefect_port is not None else settings.server.prefect_port,
+            reports_port=reports_port if reports_port is not None else settings.server.reports_port,
+            **kwargs,
+        )
+
+    @property
+    def client_host(self) -> str:
+        """The address clients on this machine use (loopback when the server binds every interface)."""
+        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+
+    @property
+    def ui_url(self) -> str:
+        """The Prefect UI."""
+        return f"http://{self.client_host}:{self.prefect_port}"
+
+    @property
+    def api_url(self) -> str:
+        """The Prefect API (``PREFECT_API_URL`` of every child)."""
+        return f"{self.ui_url}/api"
+
+    @property
+    def reports_url(self) -> str:
+        """The reports server."""
+        return f"http://{self.client_host}:{self.reports_port}"
+
+    @property
+    def log_dir(self) -> Path:
+        """Where the children's output goes."""
+        return self.prefect_home / "logs"
+
+
+def database_description(env: Mapping[str, str], prefect_home: Path) -> str:
+    """Which database the Prefect server uses, with any password masked."""
+    url = env.get(DB_URL_ENV, "").strip()
+    if url:
+        return redact_url(url)
+    return f"SQLite {prefect_home / 'prefect.db'} (set {DB_URL_ENV} to use PostgreSQL)"
+
+
+def child_env(
+    config: OperationConfig, settings: Settings | None = None, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of the server and serve processes.
+
+    Telemetry off, Prefect's home and API URL set, the auth string passed to clients when the server has
+    one, and stockflow's directories as absolute paths so that flows write where the reports server reads.
+    """
+    env = dict(os.environ if base is None else base)
+    env.update(TELEMETRY_OFF)
+    env.update(
+        {
+            "PREFECT_HOME": str(config.prefect_home),
+            "PREFECT_API_URL": config.api_url,
+            "PREFECT_SERVER_API_HOST": config.host,
+            "PREFECT_SERVER_API_PORT": str(config.prefect_port),
+            REPORTS_URL_ENV: env.get(REPORTS_URL_ENV) or config.reports_url,
+            "STOCKFLOW_REPORTS_DIR": str(config.reports_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if settings is not None:
+        env["STOCKFLOW_DATA_DIR"] = str(Path(settings.data_dir).resolve())
+        cfg = config_file()
+        if cfg.exists():
+            env["STOCKFLOW_CONFIG"] = str(cfg.resolve())
+    if not is_loopback(config.host):
+        # Browsers on other machines must call the API on the address they reached the UI at, not on
+        # this machine's loopback: a relative URL does that (override with PREFECT_UI_API_URL).
+        env.setdefault("PREFECT_UI_API_URL", "/api")
+    if env.get(SERVER_AUTH_ENV) and not env.get(CLIENT_AUTH_ENV):
+        env[CLIENT_AUTH_ENV] = env[SERVER_AUTH_ENV]
+    env.update(config.extra_env)
+    return env
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True when nothing listens on ``host:port`` (so a server can bind it)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (for tests)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def http_get(url: str, *, auth: str | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
+    """GET ``url``: (status, body); status 0 when nothing answers."""
+    req = urllib.request.Request(url)
+    if auth:
+        req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return int(resp.status), resp.read()
+    except urllib.error.HTTPError as err:
+        return int(err.code), err.read()
+    except (urllib.error.URLError, OSError):
+        return 0, b""
+
+
+def http_post_json(
+    url: str, payload: Any, *, auth: str | None = None, timeout: float = 10.0
+) -> tuple[int, Any]:
+    """POST JSON to ``url``: (status, decoded JSON or None); status 0 when nothing answers."""
+    req = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
+    if auth:
+        req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return int(resp.status), json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        body = err.read()
+        try:
+            return int(err.code), json.loads(body or b"null")
+        except ValueError:
+            return int(err.code), body.decode(errors="replace")
+    except (urllib.error.URLError, OSError):
+        return 0, None
+
+
+def read_deployments(api_url: str, *, auth: str | None = None) -> list[dict[str, Any]]:
+    """Every deployment the API knows, with its flow name, as returned by ``/deployments/filter``."""
+    status, deployments = http_post_json(f"{api_url}/deployments/filter", {"limit": 200}, auth=auth)
+    if status != 200 or not isinstance(deployments, list):
+        return []
+    status, flows = http_post_json(f"{api_url}/flows/filter", {"limit": 200}, auth=auth)
+    names = {f["id"]: f["name"] for f in flows} if status == 200 and isinstance(flows, list) else {}
+    for d in deployments:
+        d["flow_name"] = names.get(d.get("flow_id"), "?")
+        d["full_name"] = f"{d['flow_name']}/{d['name']}"
+    return deployments
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@dataclass
+class _Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+class LocalOperation:
+    """Start and stop the local operation (see the module docstring). Use as a context manager."""
+
+    def __init__(self, config: OperationConfig, settings: Settings | None = None) -> None:
+        self.config = config
+        self.settings = settings
+        self.env = child_env(config, settings)
+        self.auth = self.env.get(CLIENT_AUTH_ENV) or None
+        self.timings: dict[str, float] = {}
+        self.missing_deployments: list[str] = []
+        self.orphans_cancelled: list[str] = []
+        self.reports: ReportsServer | None = None
+        self._children: list[_Child] = []
+        self._t0 = 0.0
+
+    # ----------------------------------------------------------------------------------------- start
+    def start(self) -> LocalOperation:
+        """Start everything and wait until it is usable; on failure stop what was started and raise."""
+        self._t0 = time.perf_counter()
+        cfg = self.config
+        check_bind(cfg.host, self.env)
+        for what, port in (("Prefect server", cfg.prefect_port), ("reports server", cfg.reports_port)):
+            if not port_is_free(cfg.host if cfg.host not in ("", "::") else "0.0.0.0", port):
+                raise OperationError(
+                    f"port {port} for the {what} is already in use on {cfg.host}: is `stockflow up` already "
+                    "running (`stockflow status`)? Otherwise choose another port "
+                    "(--prefect-port/--reports-port or server.* settings)"
+                )
+        cfg.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_server()
+            self._wait_api()
+            self.timings["api_healthy_s"] = self._elapsed()
+            self._wait_ui()
+            self.timings["ui_served_s"] = self._elapsed()
+            # Runs left unfinished by an operation that did not stop cleanly cannot continue: say so.
+            self.orphans_cancelled = self._settle_runs(
+                "left unfinished by a previous `stockflow up` that did not stop cleanly", pause=False
+            )
+            self.reports = ReportsServer(
+                cfg.reports_dir, cfg.host, cfg.reports_port, allow_remote=not is_loopback(cfg.host)
+            ).start()
+            self._start_serve()
+            self._wait_deployments()
+            self.timings["deployments_ready_s"] = self._elapsed()
+            self._write_state()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _elapsed(self) -> float:
+        return round(time.perf_counter() - self._t0, 2)
+
+    def _spawn(self, name: str, argv: Sequence[str]) -> _Child:
+        log = self.config.log_dir / f"{name}.log"
+        out = log.open("ab")
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                cwd=self.config.project_root,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                # Own process group: a terminal Ctrl-C reaches only `stockflow up`, which stops the
+                # children in order; stopping a child ends the processes it started as well.
+                start_new_session=True,
+            )
+        finally:
+            out.close()
+        child = _Child(name, proc, log)
+        self._children.append(child)
+        return child
+
+    def _start_server(self) -> None:
+        cfg = self.config
+        self._spawn(
+            "server",
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                cfg.host,
+                "--port",
+                str(cfg.prefect_port),
+                "--analytics-off",
+            ],
+        )
+
+    def _start_serve(self) -> None:
+        argv = [sys.executable, "-m", "deployments.serve"]
+        if self.config.catalog:
+            argv += ["--catalog", self.config.catalog]
+        if self.config.serve_limit:
+            argv += ["--limit", str(self.config.serve_limit)]
+        self._spawn("serve", argv)
+
+    def _check_alive(self) -> None:
+        for child in self._children:
+            code = child.proc.poll()
+            if code is not None:
+                raise OperationError(
+                    f"the {child.name} process exited with status {code}; last lines of {child.log}:\n"
+                    f"{_tail(child.log)}"
+                )
+
+    def _wait(self, what: str, ready: Any, poll_s: float = 0.25) -> None:
+        deadline = time.perf_counter() + self.config.startup_timeout_s
+        while time.perf_counter() < deadline:
+            self._check_alive()
+            if ready():
+                return
+            time.sleep(poll_s)
+        logs = "\n".join(f"--- {c.log}:\n{_tail(c.log, 10)}" for c in self._children)
+        raise OperationError(
+            f"timed out after {self.config.startup_timeout_s:.0f}s waiting for {what}\n{logs}"
+        )
+
+    def _wait_api(self) -> None:
+        self._wait(
+            "the Prefect API to be healthy",
+            lambda: http_get(f"{self.config.api_url}/health", auth=self.auth)[0] == 200,
+        )
+
+    def _wait_ui(self) -> None:
+        def ui_ready() -> bool:
+            status, body = http_get(self.config.ui_url + "/", auth=self.auth)
+            return status == 200 and b"<html" in body.lower()
+
+        self._wait("the Prefect UI", ui_ready)
+
+    def _wait_deployments(self) -> None:
+        wanted = set(self._wanted_names())
+        serve_log = self.config.log_dir / "serve.log"
+        start_size = serve_log.stat().st_size if serve_log.exists() else 0
+
+        def registered() -> bool:
+            text = serve_log.read_text(errors="replace")[start_size:] if serve_log.exists() else ""
+            left_out = {
+                line.split("'")[1] for line in text.splitlines() if "left out:" in line and "'" in line
+            }
+            active = {
+                d["full_name"]
+                for d in read_deployments(self.config.api_url, auth=self.auth)
+                if not d.get("paused")
+            }
+            expected = {n for n in wanted if n.split("/")[-1] not in left_out}
+            self.missing_deployments = sorted(wanted - active)
+            # Ready when the serve process reported what it serves and every loadable one is active.
+            return "serving" in text and expected <= active
+
+        self._wait("the deployments to register", registered, poll_s=0.5)
+
+    # ------------------------------------------------------------------------------------ running
+    def alive(self) -> bool:
+        """True while every child process runs."""
+        return all(c.proc.poll() is None for c in self._children)
+
+    def dead_children(self) -> list[str]:
+        """Names and exit codes of children that stopped."""
+        return [
+            f"{c.name} (exit {c.proc.returncode}, log {c.log})"
+            for c in self._children
+            if c.proc.poll() is not None
+        ]
+
+    def run_forever(self) -> int:
+        """Block until SIGINT/SIGTERM (0) or until a child dies (1); then stop everything."""
+        stop_requested = False
+
+        def _on_signal(signum: int, _frame: Any) -> None:
+            nonlocal stop_requested
+            stop_requested = True
+
+        old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while not stop_requested and self.alive():
+                time.sleep(0.5)
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+        code = 0 if stop_requested else 1
+        self.stop()
+        return code
+
+    # --------------------------------------------------------------------------------------- stop
+    def stop(self) -> dict[str, int | None]:
+        """Stop the serve process, then the reports server and the Prefect server; exit codes by name.
+
+        Idempotent. Between the two, while the API is still up, the deployments are paused (which also
+        deletes their future scheduled runs) and runs the serve process left unfinished (a run paused for
+        approval, a running one) are marked Cancelled with the reason: nothing executes them any more, and
+        an approval given later must not look as if it could still trade.
+        """
+        codes: dict[str, int | None] = {}
+        serve = [c for c in self._children if c.name == "serve"]
+        for child in serve:
+            codes[child.name] = self._stop_child(child)
+        server_alive = any(c.name == "server" and c.proc.poll() is None for c in self._children)
+        if serve and server_alive:
+            try:
+                self._settle_runs("stopped by `stockflow down`/Ctrl-C: the process running this flow ended")
+            except Exception as err:  # never let bookkeeping keep the server from stopping
+                print(f"stockflow: could not pause deployments / cancel runs: {err}", file=sys.stderr)
+        if self.reports is not None:
+            self.reports.stop()
+            self.reports = None
+        for child in self._children:
+            if child.name != "serve":
+                codes[child.name] = self._stop_child(child)
+        self._children = []
+        self._remove_state()
+        return codes
+
+    def _our_deployments(self) -> list[dict[str, Any]]:
+        wanted = set(self._wanted_names())
+        return [d for d in read_deployments(self.config.api_url, auth=self.auth) if d["full_name"] in wanted]
+
+    def _wanted_names(self) -> tuple[str, ...]:
+        if self.config.deployment_names:
+            return self.config.deployment_names
+        from deployments.serve import load_catalog
+
+        return tuple(spec.full_name for spec in load_catalog(self.config.catalog))
+
+    def _settle_runs(self, reason: str, *, pause: bool = True) -> list[str]:
+        """Pause our deployments (optional) and cancel their unfinished runs; returns the cancelled ids."""
+        deployments = self._our_deployments()
+        api = self.config.api_url
+        if pause:
+            for d in deployments:
+                http_post_json(f"{api}/deployments/{d['id']}/pause_deployment", {}, auth=self.auth)
+        if not deployments:
+            return []
+        status, runs = http_post_json(
+            f"{api}/flow_runs/filter",
+            {
+                "flow_runs": {
+                    "deployment_id": {"any_": [d["id"] for d in deployments]},
+                    "state": {"type": {"any_": ["PAUSED", "RUNNING", "PENDING", "CANCELLING"]}},
+                },
+                "limit": 200,
+            },
+            auth=self.auth,
+        )
+        cancelled: list[str] = []
+        for run in runs if status == 200 and isinstance(runs, list) else []:
+            st, _ = http_post_json(
+                f"{api}/flow_runs/{run['id']}/set_state",
+                {"state": {"type": "CANCELLED", "name": "Cancelled", "message": reason}, "force": True},
+                auth=self.auth,
+            )
+            if st in (200, 201):
+                cancelled.append(str(run["id"]))
+        return cancelled
+
+    def _stop_child(self, child: _Child) -> int | None:
+        proc = child.proc
+        t = time.perf_counter()
+        if proc.poll() is None:
+            # Only the leader first: serve's SIGTERM handler stops its runner; SIGINT makes the server shut
+            # uvicorn down cleanly. What they started themselves is dealt with below.
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM if child.name == "serve" else signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=self.config.stop_timeout_s)
+        # Whatever is left in the child's group (flow runs of the serve process): SIGTERM, then SIGKILL.
+        for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 0.0)):
+            if not _group_alive(proc.pid):
+                break
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, sig)
+            deadline = time.perf_counter() + grace
+            while time.perf_counter() < deadline and _group_alive(proc.pid):
+                time.sleep(0.1)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+        self.timings[f"stop_{child.name}_s"] = round(time.perf_counter() - t, 2)
+        return proc.returncode
+
+    def __enter__(self) -> LocalOperation:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -------------------------------------------------------------------------------------- state
+    def _state_path(self) -> Path:
+        return self.config.prefect_home / STATE_FILE
+
+    def _write_state(self) -> None:
+        state = {
+            "pid": os.getpid(),
+            "ui_url": self.config.ui_url,
+            "api_url": self.config.api_url,
+            "reports_url": self.config.reports_url,
+            "reports_dir": str(self.config.reports_dir),
+            "children": {c.name: c.proc.pid for c in self._children},
+            "timings": self.timings,
+            "started_at": time.time(),
+        }
+        self._state_path().write_text(json.dumps(state, indent=2))
+
+    def _remove_state(self) -> None:
+        try:
+            path = self._state_path()
+            state = json.loads(path.read_text())
+            if state.get("pid") == os.getpid():
+                path.unlink()
+        except (OSError, ValueError):
+            pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while any process of the process group ``pgid`` exists."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def read_state(prefect_home: Path) -> dict[str, Any] | None:
+    """The state file of a running ``stockflow up`` under ``prefect_home``, or None."""
+    try:
+        return dict(json.loads((prefect_home / STATE_FILE).read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+__all__ = [
+    "LocalOperation",
+    "OperationConfig",
+    "OperationError",
+    "child_env",
+    "database_description",
+    "free_port",
+    "http_get",
+    "http_post_json",
+    "port_is_free",
+    "read_deployments",
+    "read_state",
+]

@@ -1,0 +1,90 @@
+"""``stockflow status``: is the local operation up, which deployments run on which schedule."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from stockflow.config import Settings
+from stockflow.ops.local import http_get, read_deployments, read_state
+from stockflow.ops.security import CLIENT_AUTH_ENV
+
+
+@dataclass(frozen=True)
+class DeploymentStatus:
+    """One registered deployment as the API reports it."""
+
+    full_name: str
+    paused: bool
+    schedules: tuple[str, ...]
+    concurrency_limit: int | None
+
+
+@dataclass(frozen=True)
+class OperationStatus:
+    """What ``stockflow status`` shows."""
+
+    ui_url: str
+    api_ok: bool
+    reports_url: str
+    reports_ok: bool
+    up_pid: int | None
+    deployments: tuple[DeploymentStatus, ...]
+    timings: dict[str, float]
+
+
+def collect_status(settings: Settings, prefect_home: Path) -> OperationStatus:
+    """Ask the API and the reports server; ports come from the running operation's state file if any."""
+    state = read_state(prefect_home) or {}
+    host = settings.server.host if settings.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    ui_url = state.get("ui_url") or f"http://{host}:{settings.server.prefect_port}"
+    api_url = state.get("api_url") or f"{ui_url}/api"
+    reports_url = state.get("reports_url") or f"http://{host}:{settings.server.reports_port}"
+    auth = os.environ.get(CLIENT_AUTH_ENV) or None
+    api_ok = http_get(f"{api_url}/health", auth=auth, timeout=3)[0] == 200
+    reports_ok = http_get(reports_url + "/", timeout=3)[0] == 200
+    deployments: list[DeploymentStatus] = []
+    if api_ok:
+        for d in sorted(read_deployments(api_url, auth=auth), key=lambda d: d["full_name"]):
+            schedules = tuple(
+                f"{s['schedule'].get('cron') or s['schedule']} ({s['schedule'].get('timezone', 'UTC')})"
+                + ("" if s.get("active", True) else " inactive")
+                for s in d.get("schedules") or []
+            )
+            gcl = d.get("global_concurrency_limit") or {}
+            deployments.append(
+                DeploymentStatus(
+                    full_name=d["full_name"],
+                    paused=bool(d.get("paused")),
+                    schedules=schedules,
+                    concurrency_limit=gcl.get("limit") if isinstance(gcl, dict) else None,
+                )
+            )
+    return OperationStatus(
+        ui_url=ui_url,
+        api_ok=api_ok,
+        reports_url=reports_url,
+        reports_ok=reports_ok,
+        up_pid=state.get("pid"),
+        deployments=tuple(deployments),
+        timings=dict(state.get("timings") or {}),
+    )
+
+
+def format_status(st: OperationStatus) -> str:
+    """The status as a few readable lines."""
+    lines = [
+        f"Prefect UI   {st.ui_url}  {'up' if st.api_ok else 'DOWN'}"
+        + (f" (stockflow up pid {st.up_pid})" if st.up_pid else ""),
+        f"Reports      {st.reports_url}/  {'up' if st.reports_ok else 'DOWN'}",
+    ]
+    if st.api_ok:
+        lines.append(f"Deployments  {len(st.deployments)}")
+        for d in st.deployments:
+            sched = "; ".join(d.schedules) or "on demand"
+            limit = f", at most {d.concurrency_limit} at a time" if d.concurrency_limit else ""
+            lines.append(f"  {d.full_name:<28} {'PAUSED' if d.paused else 'active':<7} {sched}{limit}")
+    if st.timings:
+        lines.append("Started in   " + ", ".join(f"{k} {v:.1f}s" for k, v in st.timings.items()))
+    return "\n".join(lines)

@@ -1,0 +1,82 @@
+"""Stand-in flows and their catalog, served by the ops tests instead of the real flows.
+
+They prove the mechanics of the local operation independently of the trading pipeline: a flow that pauses
+for a ``RunInput`` form (one approve/reject drop-down per order, like the trade flow's approval) while
+holding a global concurrency limit, and a flow with typed parameters (how Prefect validates them when a run
+is created).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from prefect import flow, pause_flow_run
+from prefect.artifacts import create_table_artifact
+from prefect.concurrency.sync import concurrency
+from prefect.input import RunInput
+from pydantic import Field
+
+from deployments.catalog import ConcurrencySpec, DeploymentSpec, ScheduleSpec
+
+Decision = Literal["approve", "reject"]
+#: Global concurrency limit the stand-in approval run holds, pause included (like the trade flow's lock).
+LOCK = "stockflow-test-approval"
+GLOBAL_LIMITS = {LOCK: 1}
+
+
+class OrderApproval(RunInput):
+    """The form the paused stand-in run shows: one drop-down per order, reject by default."""
+
+    AAPL: Decision = Field("reject", title="AAPL: BUY 10 @ 150.00", description="confidence 0.70")
+    IBM: Decision = Field("reject", title="IBM: BUY 5 @ 120.00", description="confidence 0.65")
+    note: str = Field("", title="Note (optional)")
+
+
+@flow(name="standin-approval", persist_result=False)
+def approval_flow(timeout_s: int = 300, lock_wait_s: float = 2.0) -> dict[str, str]:
+    """Hold :data:`LOCK`, pause for approval, then publish the decisions as a table artifact."""
+    try:
+        with concurrency(LOCK, occupy=1, timeout_seconds=lock_wait_s, strict=True):
+            answer = pause_flow_run(
+                wait_for_input=OrderApproval.with_initial_data(
+                    description="## Approve the stand-in orders\n\nChoose approve or reject for each order."
+                ),
+                timeout=timeout_s,
+                poll_interval=1,
+            )
+    except TimeoutError:
+        raise RuntimeError(f"another run holds {LOCK}: refusing to run at the same time") from None
+    resumed_at = time.time()
+    decisions = {"AAPL": answer.AAPL, "IBM": answer.IBM}
+    create_table_artifact(
+        key="standin-approval-decisions",
+        table=[{"symbol": s, "decision": d, "resumed_at": resumed_at} for s, d in decisions.items()],
+        description="Decisions of the stand-in approval run",
+    )
+    return decisions
+
+
+@flow(name="standin-typed", persist_result=False)
+def typed_flow(mode: Literal["auto", "manual", "hybrid"] = "auto", symbols: list[str] | None = None) -> str:
+    """A flow with typed parameters (validated by the API when a run is created)."""
+    return f"{mode}:{','.join(symbols or [])}"
+
+
+CATALOG: tuple[DeploymentSpec, ...] = (
+    DeploymentSpec(
+        name="standin-approval",
+        entrypoint="tests/ops/standin.py:approval_flow",
+        description="Stand-in: pauses for an approval form.",
+        tags=("test",),
+        concurrency=ConcurrencySpec(limit=1, collision_strategy="CANCEL_NEW"),
+    ),
+    DeploymentSpec(
+        name="standin-typed",
+        entrypoint="tests/ops/standin.py:typed_flow",
+        description="Stand-in: typed parameters.",
+        parameters={"mode": "hybrid"},
+        tags=("test",),
+        schedules=(ScheduleSpec(cron="30 16 * * 1-5", slug="standin-typed-weekdays"),),
+    ),
+)
