@@ -1,9 +1,194 @@
-"""Commands of the ml area."""
+"""Commands of the ml area: retrain, predict, monitor, models list / promote.
+
+They run the plain functions directly (no Prefect server needed); the Prefect flows ``retrain`` and
+``monitor`` run the same functions as deployments.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
 
 import typer
 
 
+def _date(value: str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
+
+
+def _list(value: str | None, upper: bool = True) -> list[str] | None:
+    if value is None:
+        return None
+    items = [s.strip() for s in value.split(",") if s.strip()]
+    return [s.upper() for s in items] if upper else items
+
+
+def _setup() -> tuple[Any, Any]:
+    from stockflow.config import load_settings
+    from stockflow.db import make_engine, upgrade
+
+    settings = load_settings()
+    engine = make_engine(settings.db_url)
+    upgrade(engine)
+    return settings, engine
+
+
+def _f(v: Any, digits: int = 4) -> str:
+    return "n/a" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to app."""
+
+    @app.command("retrain")
+    def retrain_cmd(
+        symbols: str | None = typer.Option(
+            None, "--symbols", help="Comma-separated symbols (default: universe)."
+        ),
+        kinds: str | None = typer.Option(
+            None,
+            "--kinds",
+            help="Comma-separated kinds: lightgbm,lstm,momentum,ensemble (default: settings).",
+        ),
+        start: str | None = typer.Option(
+            None, "--start", help="First session of the bars used (YYYY-MM-DD)."
+        ),
+        end: str | None = typer.Option(None, "--end", help="Last session (YYYY-MM-DD)."),
+    ) -> None:
+        """Train challengers, compare walk-forward with the champion and baselines, promote if better."""
+        from models.cards import TABLE_COLUMNS, metrics_rows
+        from stockflow.retrain import run_retrain
+
+        settings, engine = _setup()
+        report = run_retrain(
+            settings,
+            engine,
+            symbols=_list(symbols),
+            start=_date(start, "--start"),
+            end=_date(end, "--end"),
+            kinds=_list(kinds, upper=False),
+        )
+        folds = report.folds
+        typer.echo(
+            f"retrain #{report.retrain_run_id}: {len(report.symbols)} symbols, {len(folds)} folds "
+            f"(tests {folds[0]['test_start']} .. {folds[-1]['test_end']}), final window "
+            f"{report.train_start} .. {report.train_end}, {report.seconds:.1f}s"
+        )
+        if report.skipped:
+            typer.echo("skipped: " + "; ".join(f"{k}: {v}" for k, v in sorted(report.skipped.items())))
+        widths = [max(len(c), 12) for c in TABLE_COLUMNS]
+        widths[0] = max(28, *(len(str(r["model"])) for r in report.table))
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(TABLE_COLUMNS, widths, strict=True)))
+        for row in metrics_rows(report.table):
+            typer.echo("  ".join(_f(row.get(c)).ljust(w) for c, w in zip(TABLE_COLUMNS, widths, strict=True)))
+        for name, version in report.challengers.items():
+            typer.echo(f"registered {name}: {version}")
+        verdict = "PROMOTED" if report.promoted else "not promoted"
+        typer.echo(f"{verdict} ({report.metric}): {report.reason}")
+        typer.echo(f"champion: {report.champion_after or 'none'}")
+
+    @app.command("predict")
+    def predict_cmd(
+        symbols: str | None = typer.Option(
+            None, "--symbols", help="Comma-separated symbols (default: universe)."
+        ),
+        as_of: str | None = typer.Option(
+            None, "--as-of", help="Predict the last session on or before this date."
+        ),
+        version: str | None = typer.Option(
+            None, "--version", help="A registered model instead of the champion."
+        ),
+    ) -> None:
+        """Predict P(up) for the latest session with the champion and store the predictions."""
+        from stockflow.predict import run_predict
+
+        settings, engine = _setup()
+        rep = run_predict(settings, engine, _list(symbols), _date(as_of, "--as-of"), version=version)
+        typer.echo(
+            f"session {rep.session}, model {rep.model_version}: {len(rep.predictions)} predictions "
+            f"({rep.stored} new), {len(rep.skipped)} skipped"
+        )
+        for p in sorted(rep.predictions, key=lambda p: -p.probability):
+            typer.echo(f"  {p.symbol:<8} P(up) {p.probability:.4f}  confidence {p.confidence:.4f}")
+        for sym, why in sorted(rep.skipped.items()):
+            typer.echo(f"  skipped {sym}: {why}")
+
+    @app.command("monitor")
+    def monitor_cmd(
+        symbols: str | None = typer.Option(
+            None, "--symbols", help="Comma-separated symbols (default: universe)."
+        ),
+    ) -> None:
+        """Evidently drift of recent features and predictions vs the champion's training reference."""
+        from stockflow.drift import run_drift
+
+        settings, engine = _setup()
+        requester = None
+        if os.environ.get("PREFECT_API_URL"):
+            # A Prefect server is configured: a drift above the threshold starts the retrain deployment.
+            from tasks.ml import request_retrain_deployment
+
+            requester = request_retrain_deployment
+        res = run_drift(settings, engine, _list(symbols), request_retrain=requester)
+        drifted = sorted(c for c, v in res.column_scores.items() if v["drifted"] and c != "prediction")
+        typer.echo(
+            f"model {res.model_version}: drift share {res.drift_share:.2f} (threshold {res.threshold}) -> "
+            f"{'DRIFT' if res.dataset_drift else 'no drift'}; prediction drift: "
+            f"{'yes' if res.prediction_drift else 'no'} (score {_f(res.prediction_drift_score)})"
+        )
+        typer.echo(
+            f"current {res.current_window[0]} .. {res.current_window[1]} ({res.n_current} rows) vs reference "
+            f"{res.reference_window[0]} .. {res.reference_window[1]} ({res.n_reference} rows)"
+        )
+        typer.echo(f"drifted columns ({len(drifted)}): {', '.join(drifted) or 'none'}")
+        typer.echo(f"report: {res.report_path}\n        {res.url}")
+        if res.retrain_request:
+            typer.echo(res.retrain_request)
+
+    models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
+    app.add_typer(models_app, name="models")
+
+    @models_app.command("list")
+    def models_list(
+        status: str | None = typer.Option(None, "--status", help="challenger, champion or retired."),
+        limit: int = typer.Option(20, "--limit", min=1),
+    ) -> None:
+        """Registered models, newest first, with their walk-forward score and gate."""
+        from stockflow.registry import list_models
+
+        _, engine = _setup()
+        entries = list_models(engine, status=status, limit=limit)
+        if not entries:
+            typer.echo("no models registered: run `stockflow retrain`")
+            return
+        for e in entries:
+            wf = e.metrics.get("walk_forward") or {}
+            gate = {True: "passed", False: "not passed", None: "n/a"}[e.gate_passed]
+            typer.echo(
+                f"{e.version:<40} {e.kind:<9} {e.status:<10} auc {_f(wf.get('roc_auc'))} "
+                f"ic {_f(wf.get('ic_mean'))} gate {gate} "
+                f"train {e.train_start}..{e.train_end}"
+            )
+            if e.status == "champion" and e.reason:
+                typer.echo(f"{'':<40} promoted {e.promoted_at:%Y-%m-%d %H:%M} UTC: {e.reason}")
+
+    @models_app.command("promote")
+    def models_promote(
+        version: str = typer.Argument(..., help="Registered version (see `stockflow models list`)."),
+        reason: str = typer.Option(..., "--reason", help="Why (stored with the promotion)."),
+        force: bool = typer.Option(
+            False, "--force", help="Promote even though it did not beat the baselines."
+        ),
+    ) -> None:
+        """Make VERSION the champion by hand; the reason is recorded."""
+        from stockflow.registry import promote
+
+        _, engine = _setup()
+        entry = promote(engine, version, reason=reason, force=force)
+        typer.echo(f"champion: {entry.version} ({entry.kind}); reason: {entry.reason}")

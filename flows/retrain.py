@@ -1,0 +1,54 @@
+"""The ``retrain`` flow (deployable; on demand and on a schedule): train challengers, compare them
+walk-forward with the champion and the baselines on the same folds, register them, promote only when the
+rule says so (see :mod:`stockflow.promotion`), and publish the metrics table and the model card.
+
+Parameters (all optional, validated): ``symbols`` (default the configured universe), ``start``/``end``
+(window of bars, default all stored), ``kinds`` (default ``settings.models.kinds``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from tasks.ml import (
+    evaluate_challengers,
+    prepare_training_data,
+    publish_retrain_artifacts,
+    retrain_summary,
+    train_register_promote,
+)
+
+Kind = Literal["lightgbm", "lstm", "momentum", "ensemble"]
+
+
+@flow(name="retrain", retries=0, validate_parameters=True)
+def retrain_flow(
+    symbols: list[str] | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    kinds: list[Kind] | None = None,
+) -> dict[str, Any]:
+    """Retrain and maybe promote (see the module docstring); returns a summary with the decision's reason."""
+    from stockflow.config import load_settings
+    from stockflow.db import get_engine, upgrade
+    from stockflow.retrain import fail_run, resolve_kinds, start_run
+
+    settings = load_settings()
+    engine = get_engine(settings.db_url)
+    upgrade(engine)
+    chosen = resolve_kinds(settings, kinds)
+    params = {"symbols": symbols or [], "start": start, "end": end, "kinds": chosen}
+    run_id = start_run(engine, params, str(flow_run.get_id() or "") or None)
+    try:
+        data = prepare_training_data(settings, engine, symbols, start, end)
+        evaluation = evaluate_challengers(settings, engine, data, chosen)
+        report = train_register_promote(settings, engine, data, evaluation, run_id)
+    except BaseException as err:
+        fail_run(engine, run_id, err)
+        raise
+    publish_retrain_artifacts(report)
+    return retrain_summary(report)
