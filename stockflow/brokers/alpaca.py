@@ -43,7 +43,7 @@ from stockflow.domain.orders import (
     to_decimal,
 )
 from stockflow.errors import ConfigError, OutcomeUnknownError, RejectedError, RetryableError
-from stockflow.logs import get_logger
+from stockflow.execution._log import trading_logger
 
 #: Alpaca's code for a malformed/invalid request; with "client_order_id" in the message it means reuse.
 DUPLICATE_CODE = 40010001
@@ -145,7 +145,7 @@ class AlpacaBroker:
         self.settings = settings
         self.name = "alpaca-paper" if settings.alpaca_paper else "alpaca-live"
         self.client = client if client is not None else make_trading_client(settings)
-        self.log = get_logger("stockflow.brokers.alpaca")
+        self.log = trading_logger("stockflow.brokers.alpaca")
         self._clock_cache: tuple[float, MarketClock] | None = None
 
     # -- error mapping --------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from stockflow.brokers.ids import client_order_id
 from stockflow.config.sections import RiskSettings
 from stockflow.domain.orders import Order, OrderRequest, OrderType, Side
 from stockflow.errors import RejectedError, RetryableError
+from stockflow.execution._log import trading_logger
 from stockflow.execution.submit import ExecutionResult, cancel_order, submit_order
-from stockflow.logs import get_logger
 
 
 @dataclass
@@ -56,7 +56,7 @@ def enforce_halt(
 ) -> HaltReport:
     """Cancel open orders (keeping protective stops unless flattening) and, with ``flatten`` (default
     ``settings.flatten_on_halt``), sell every long position at market (allowed while HALTED)."""
-    log = get_logger("stockflow.execution")
+    log = trading_logger("stockflow.execution")
     do_flatten = settings.flatten_on_halt if flatten is None else flatten
     report = cancel_open_orders(engine, broker, run_id=run_id, keep_protective_stops=not do_flatten)
     if do_flatten:

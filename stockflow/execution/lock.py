@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,6 +61,26 @@ def _holder_text(engine: Engine, name: str) -> str:
         return f"{row.holder} (since {row.acquired_at:%Y-%m-%d %H:%M:%S} UTC)"
 
 
+def _identity(holder: str) -> str:
+    return f"{holder}@{socket.gethostname()}:{os.getpid()}"
+
+
+def _holder_is_dead(row_holder: str) -> bool:
+    """True when the recorded holder was a process on this machine that no longer exists (it crashed:
+    its lease need not run out before someone else may trade)."""
+    _, _, where = row_holder.rpartition("@")
+    host, _, pid_text = where.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def _take_row(engine: Engine, name: str, holder: str, lease: dt.timedelta, *, force: bool) -> bool:
     now = utcnow()
     with transaction(engine) as s:
@@ -87,8 +109,11 @@ def _take_row(engine: Engine, name: str, holder: str, lease: dt.timedelta, *, fo
 def run_lock(
     engine: Engine, holder: str, *, name: str = "trading", lease_s: float = 1800.0
 ) -> Iterator[RunLock]:
-    """Hold the trading lock for the duration of the block, or raise ``TradingLockedError`` at once."""
+    """Hold the trading lock for the duration of the block, or raise ``TradingLockedError`` at once.
+    ``holder`` (e.g. the flow run id) is recorded with this machine and process id, so that a holder
+    that crashed on this machine does not block the next run until its lease runs out."""
     lease = dt.timedelta(seconds=lease_s)
+    holder = _identity(holder)
     if is_postgres(engine):
         conn = engine.connect()
         try:
@@ -112,7 +137,21 @@ def run_lock(
             conn.close()
         return
     if not _take_row(engine, name, holder, lease, force=False):
-        raise TradingLockedError(f"another run holds the trading lock: {_holder_text(engine, name)}")
+        with transaction(engine) as s:
+            row = s.get(ExecutionLock, name)
+            stale = row.holder if row is not None and _holder_is_dead(row.holder) else None
+        taken = False
+        if stale is not None:
+            with transaction(engine) as s:  # only if it is still the dead holder's
+                res = s.execute(
+                    update(ExecutionLock)
+                    .where(ExecutionLock.name == name, ExecutionLock.holder == stale)
+                    .values(holder=holder, acquired_at=utcnow(), expires_at=utcnow() + lease)
+                    .execution_options(synchronize_session=False)
+                )
+                taken = res.rowcount == 1  # type: ignore[attr-defined]
+        if not taken:
+            raise TradingLockedError(f"another run holds the trading lock: {_holder_text(engine, name)}")
     try:
         yield RunLock(engine, name, holder, lease)
     finally:

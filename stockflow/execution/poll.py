@@ -13,10 +13,10 @@ from stockflow.db.engine import transaction
 from stockflow.db.models_trading import OrderRow
 from stockflow.domain.orders import Order, OrderType
 from stockflow.errors import RejectedError, RetryableError
+from stockflow.execution._log import trading_logger
 from stockflow.execution.fills import sync_fills
 from stockflow.execution.store import update_row_from_broker
 from stockflow.execution.submit import cancel_order
-from stockflow.logs import get_logger
 
 
 def await_orders(
@@ -32,7 +32,7 @@ def await_orders(
     """Poll until every order is final or ``timeout_s`` passes; then cancel what still hangs (never
     resting stop orders, and only while the market is open: a closed market legitimately queues),
     record the final states and apply new fills. Returns the last known state of each order."""
-    log = get_logger("stockflow.execution")
+    log = trading_logger("stockflow.execution")
     deadline = time.monotonic() + timeout_s
     last: dict[str, Order] = {}
     pending = list(client_order_ids)

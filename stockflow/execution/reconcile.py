@@ -30,9 +30,9 @@ from stockflow.db.engine import transaction
 from stockflow.db.models_trading import LedgerPosition, OrderRow
 from stockflow.domain.orders import OPEN_STATUSES, ZERO, Account, Fill, Order, OrderStatus, Position
 from stockflow.errors import HaltError
+from stockflow.execution._log import trading_logger
 from stockflow.execution.fills import sync_fills
 from stockflow.execution.store import UNSENT_STATUSES, outside_order_row, record_event, update_row_from_broker
-from stockflow.logs import get_logger
 
 
 @dataclass
@@ -77,7 +77,7 @@ def reconcile(
 ) -> ReconcileReport:
     """Reconcile with the broker (see the module docstring); raises ``HaltError`` on unexplained
     differences after recording them."""
-    log = get_logger("stockflow.execution")
+    log = trading_logger("stockflow.execution")
     name = broker.name
     # Our open rows as they were before anything is applied (to report what got resolved).
     with transaction(engine) as s:

@@ -35,6 +35,7 @@ from stockflow.db.engine import transaction
 from stockflow.db.models_trading import OrderRow
 from stockflow.domain.orders import Order, OrderRequest, OrderStatus, OrderType, Side, TradingState
 from stockflow.errors import OutcomeUnknownError, RejectedError, RetryableError
+from stockflow.execution._log import trading_logger
 from stockflow.execution.store import (
     UNSENT_STATUSES,
     new_order_row,
@@ -42,7 +43,6 @@ from stockflow.execution.store import (
     row_to_order,
     update_row_from_broker,
 )
-from stockflow.logs import get_logger
 from stockflow.risk.state import get_state
 
 Outcome = Literal[
@@ -123,7 +123,7 @@ def submit_order(
 ) -> ExecutionResult:
     """Send one order idempotently (see the module docstring). Never raises for broker outcomes: the
     result says what happened. ``allow_when_halted`` is for flattening exits ordered by the breaker."""
-    log = get_logger("stockflow.execution")
+    log = trading_logger("stockflow.execution")
     cid = request.client_order_id
     refusal = _state_refusal(engine, request, allow_when_halted)
     if refusal is not None:

@@ -47,18 +47,27 @@ def daily_loss_exceeded(
 
 
 def record_equity(engine: Engine, broker: str, session: dt.date, equity: Decimal) -> Decimal:
-    """Record ``equity`` for ``session``; returns the session's start-of-day equity (the first one)."""
+    """Record ``equity`` for ``session``; returns the session's start-of-day equity: the last equity
+    recorded for the previous session (the close before this day's trading), or, on the very first
+    record, this equity."""
     with transaction(engine) as s:
         stmt = select(EquityMark).where(EquityMark.broker == broker, EquityMark.session == session)
         row = s.scalars(stmt).one_or_none()
         if row is None:
+            prev = s.scalars(
+                select(EquityMark)
+                .where(EquityMark.broker == broker, EquityMark.session < session)
+                .order_by(EquityMark.session.desc())
+                .limit(1)
+            ).one_or_none()
+            start = prev.last_equity if prev is not None else equity
             try:
                 with s.begin_nested():
                     s.add(
                         EquityMark(
                             broker=broker,
                             session=session,
-                            start_equity=equity,
+                            start_equity=start,
                             last_equity=equity,
                             recorded_at=utcnow(),
                             updated_at=utcnow(),

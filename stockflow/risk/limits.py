@@ -233,8 +233,7 @@ def check_orders(  # noqa: PLR0917 (the documented contract)
         if equity <= 0:
             results[i] = _deny(req, "risk_per_trade", f"equity {equity} is not positive")
             continue
-        stop = req.stop_price if req.type is OrderType.STOP else None
-        stop = stop if stop is not None and stop < price else price * (1 - to_decimal(settings.stop_loss))
+        stop = price * (1 - to_decimal(settings.stop_loss))  # the initial protective stop
         risk_budget = to_decimal(settings.risk_per_trade) * equity
         caps: list[tuple[str, Decimal, str]] = [
             (
