@@ -1,0 +1,1 @@
+"""Great Expectations suites as code. ``expectations.bars``: the rules for daily bars and their severity."""

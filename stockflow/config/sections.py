@@ -32,6 +32,15 @@ class DataSettings(Section):
     calendar: str = "XNYS"
     fetch_retries: int = Field(3, ge=0, le=10)
     http_timeout_s: float = Field(20.0, gt=0, le=300)
+    alpaca_data_url: str | None = Field(
+        None, description="Base URL of Alpaca's market-data API (None: https://data.alpaca.markets)."
+    )
+    alpaca_feed: Literal["iex", "sip", "delayed_sip"] = Field(
+        "iex", description="Alpaca bar feed; free accounts get 'iex' (or 'delayed_sip')."
+    )
+    alpaca_adjustment: Literal["raw", "split", "dividend", "all"] = "all"
+    rate_limit_retries: int = Field(3, ge=0, le=20, description="Retries of one HTTP request answered 429.")
+    rate_limit_wait_s: float = Field(3.0, ge=0, le=120, description="Wait before retrying a 429.")
 
 
 class ValidationSettings(Section):
@@ -45,6 +54,7 @@ class ValidationSettings(Section):
     )
     missing_sessions_mostly: float = Field(0.98, ge=0, le=1)
     check_calendar: bool = True
+    max_examples: int = Field(20, ge=1, le=1000, description="Example rows kept per rule in the stored summary.")
 
 
 class FeatureSettings(Section):

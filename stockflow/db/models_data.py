@@ -29,6 +29,9 @@ class IngestRun(Base):
     rows_quarantined: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[list] = mapped_column(JSON, default=list)  # [{"symbol":..,"error":..}]
     raw_path: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)  # why the run failed, if it did
+    data_docs_path: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict] = mapped_column(JSON, default=dict)  # quarantined_by_rule, warnings, timings
 
 
 class BarRow(Base):

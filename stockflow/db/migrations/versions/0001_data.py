@@ -34,6 +34,9 @@ def upgrade() -> None:
         sa.Column("rows_quarantined", sa.Integer(), nullable=False),
         sa.Column("errors", sa.JSON(), nullable=False),
         sa.Column("raw_path", sa.Text(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("data_docs_path", sa.Text(), nullable=True),
+        sa.Column("summary", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ingest_runs")),
     )
     op.create_table(
