@@ -151,13 +151,17 @@ def last_fill_time(engine: Engine, broker: str) -> dt.datetime | None:
         return s.scalars(select(func.max(FillRow.filled_at)).where(FillRow.broker == broker)).one()
 
 
-def sync_fills(engine: Engine, broker: Broker, *, run_id: str | None = None) -> list[Fill]:
+def sync_fills_adopting(
+    engine: Engine, broker: Broker, *, run_id: str | None = None
+) -> tuple[list[Fill], list[str]]:
     """Fetch the broker's recent fills, adopt the orders behind fills we did not place (recording
-    them), and apply the new fills once. Returns the fills applied now."""
+    them), and apply the new fills once. Returns the fills applied now and the client ids of the
+    outside orders adopted."""
     last = last_fill_time(engine, broker.name)
     fills = broker.fills(None if last is None else last - REFETCH_MARGIN)
+    adopted: list[str] = []
     if not fills:
-        return []
+        return [], adopted
     with transaction(engine) as s:
         known_ids = set(
             s.scalars(
@@ -195,6 +199,7 @@ def sync_fills(engine: Engine, broker: Broker, *, run_id: str | None = None) -> 
                 )
                 continue
             s.add(outside_order_row(order, broker=broker.name, run_id=run_id))
+            adopted.append(order.client_order_id)
             record_event(
                 s,
                 broker=broker.name,
@@ -207,4 +212,10 @@ def sync_fills(engine: Engine, broker: Broker, *, run_id: str | None = None) -> 
                 qty=order.qty,
                 status=order.status.value,
             )
-    return apply_fills(engine, broker.name, new, run_id=run_id)
+    return apply_fills(engine, broker.name, new, run_id=run_id), adopted
+
+
+def sync_fills(engine: Engine, broker: Broker, *, run_id: str | None = None) -> list[Fill]:
+    """Fetch the broker's recent fills, adopt the orders behind fills we did not place (recording
+    them), and apply the new fills once. Returns the fills applied now."""
+    return sync_fills_adopting(engine, broker, run_id=run_id)[0]

@@ -31,7 +31,7 @@ from stockflow.db.models_trading import LedgerPosition, OrderRow
 from stockflow.domain.orders import OPEN_STATUSES, ZERO, Account, Fill, Order, OrderStatus, Position
 from stockflow.errors import HaltError
 from stockflow.execution._log import trading_logger
-from stockflow.execution.fills import sync_fills
+from stockflow.execution.fills import sync_fills_adopting
 from stockflow.execution.store import UNSENT_STATUSES, outside_order_row, record_event, update_row_from_broker
 
 
@@ -88,9 +88,8 @@ def reconcile(
         ).all()
         our_cids = {r.client_order_id for r in ours}
         lookups = {r.client_order_id: (r.status, r.broker_order_id, r.session) for r in ours}
-    fills_applied = sync_fills(engine, broker, run_id=run_id)
+    fills_applied, adopted = sync_fills_adopting(engine, broker, run_id=run_id)
     broker_open = {o.client_order_id: o for o in broker.open_orders()}
-    adopted: list[str] = []
     resolved: list[tuple[str, str, str]] = []
     adjustments: list[str] = []
     problems: list[str] = []

@@ -48,9 +48,12 @@ def test_two_runs_at_once_exactly_one_gets_the_lock(engine: Engine) -> None:
 
 
 def test_error_names_the_holder(engine: Engine) -> None:
-    with run_lock(engine, holder="flow-run-123"), pytest.raises(TradingLockedError, match="flow-run-123"):
-        with run_lock(engine, holder="flow-run-456"):
-            pass
+    with (
+        run_lock(engine, holder="flow-run-123"),
+        pytest.raises(TradingLockedError, match="flow-run-123"),
+        run_lock(engine, holder="flow-run-456"),
+    ):
+        pass
 
 
 def test_expired_lease_of_a_crashed_holder_is_taken_over(sqlite_engine: Engine) -> None:
