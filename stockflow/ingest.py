@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -135,6 +135,17 @@ def _date(value: str | dt.date | None) -> dt.date | None:
     if value is None or isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(value)
+
+
+def resolve_window(
+    settings: Settings, start: dt.date | str | None, end: dt.date | str | None, path: str | None
+) -> tuple[dt.date | None, dt.date | None, str | None]:
+    """Start, end and path, defaulting to the settings (data.start, data.end, data.path)."""
+    return (
+        _date(start) or _date(settings.data.start),
+        _date(end) or _date(settings.data.end),
+        path or settings.data.path,
+    )
 
 
 def begin_ingest(
@@ -541,7 +552,11 @@ def store_stage(
         rows_new=batch.bars.height,
         warnings_by_rule=warnings,
         raw_path=batch.raw_path,
-        timings={"store_s": round(seconds, 3)},
+        timings={
+            "fetch_s": round(batch.seconds, 3),
+            "validate_s": round(outcome.seconds if outcome else 0.0, 3),
+            "store_s": round(seconds, 3),
+        },
     )
 
 
@@ -561,9 +576,7 @@ def run_ingest(
     nothing could be fetched and :class:`ValidationFailedError` when too many rows break error rules;
     the ingest run is recorded as failed in both cases and no bar is stored."""
     source = source or settings.data.source
-    start_d = _date(start) or _date(settings.data.start)
-    end_d = _date(end) or _date(settings.data.end)
-    path = path or settings.data.path
+    start_d, end_d, path = resolve_window(settings, start, end, path)
     log = get_logger()
     run_id = begin_ingest(
         settings,
@@ -588,21 +601,12 @@ def run_ingest(
             end=end_d,
             http_session=http_session,
         )
-        t1 = time.perf_counter()
         outcome = validate_stage(settings, batch)
-        t2 = time.perf_counter()
         report = store_stage(settings, engine, batch, outcome)
     except BaseException as err:
         fail_ingest(engine, run_id, err)
         raise
-    t3 = time.perf_counter()
-    timings = {
-        "fetch_s": round(t1 - t0, 3),
-        "validate_s": round(t2 - t1, 3),
-        "store_s": round(t3 - t2, 3),
-        "total_s": round(t3 - t0, 3),
-    }
-    report = IngestReport(**{**report.__dict__, "timings": timings})
+    report = replace(report, timings={**report.timings, "total_s": round(time.perf_counter() - t0, 3)})
     for line in report.lines():
         log.info(line)
     return report

@@ -1,9 +1,108 @@
-"""Commands of the data area."""
+"""Commands of the data area: ``stockflow ingest``."""
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+from typing import Any
+
 import typer
+
+SOURCES = ("sample", "files", "alpaca", "yfinance")
+
+
+def _parse_date(value: str | None, option: str) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+
+
+def print_report(report: Any, settings: Any) -> None:
+    """The run's summary as a small table (rich), plus failures and the Data Docs link."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from stockflow.validation import report_url
+
+    console = Console(soft_wrap=True)
+    table = Table(title=f"ingest run {report.ingest_run_id} ({report.source})", show_header=True)
+    for col in ("symbols ok", "failed", "fetched", "new", "stored", "quarantined", "share"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        str(len(report.symbols_ok)),
+        str(len(report.symbols_failed)),
+        f"{report.rows_fetched:,}",
+        f"{report.rows_new:,}",
+        f"{report.rows_stored:,}",
+        f"{report.rows_quarantined:,}",
+        f"{report.failed_share:.3%}",
+    )
+    console.print(table)
+    if report.quarantined_by_rule:
+        console.print(
+            "quarantined by rule: "
+            + ", ".join(f"{k}={v:,}" for k, v in sorted(report.quarantined_by_rule.items()))
+        )
+    if report.warnings_by_rule:
+        console.print(
+            "warnings (kept): " + ", ".join(f"{k}={v:,}" for k, v in sorted(report.warnings_by_rule.items()))
+        )
+    for sym, err in list(report.symbols_failed.items())[:10]:
+        console.print(f"[red]failed[/red] {sym}: {err}", markup=True, highlight=False)
+    if len(report.symbols_failed) > 10:
+        console.print(f"... and {len(report.symbols_failed) - 10} more failures")
+    if report.data_docs_path:
+        console.print(
+            f"Data Docs: {report.data_docs_path}\n  served at {report_url(settings, report.data_docs_path)}",
+            highlight=False,
+        )
+    if report.timings:
+        console.print(
+            "timings: " + ", ".join(f"{k}={v:.1f}s" for k, v in report.timings.items()), highlight=False
+        )
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to app."""
+
+    @app.command("ingest")
+    def ingest(
+        source: str = typer.Option(
+            None, "--source", help=f"One of {', '.join(SOURCES)} (default: settings)."
+        ),
+        path: str = typer.Option(None, "--path", help="File or directory for --source files."),
+        symbols: str = typer.Option(
+            None,
+            "--symbols",
+            help="Comma-separated symbols (default: settings; every symbol in the files for --source files).",
+        ),
+        start: str = typer.Option(None, "--start", help="First session, YYYY-MM-DD."),
+        end: str = typer.Option(None, "--end", help="Last session, YYYY-MM-DD."),
+    ) -> None:
+        """Fetch, validate (Great Expectations) and store bars; quarantine bad rows. Runs the Prefect
+        flow ``ingest`` (an ephemeral Prefect API is used when none is configured)."""
+        if source is not None and source not in SOURCES:
+            raise typer.BadParameter(f"{source!r}: choose one of {', '.join(SOURCES)}", param_hint="--source")
+        start_d, end_d = _parse_date(start, "--start"), _parse_date(end, "--end")
+        syms = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
+
+        # On a busy small machine Prefect's ephemeral API can take longer than its 20 s default to start.
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+        from flows.ingest import ingest_flow
+        from stockflow.config import load_settings
+        from stockflow.db import get_engine, upgrade
+
+        settings = load_settings()
+        upgrade(get_engine(settings.db_url))
+        report = ingest_flow(source=source, symbols=syms, path=path, start=start_d, end=end_d)  # type: ignore[call-overload]
+        print_report(report, settings)
+        if report.symbols_failed:
+            typer.secho(
+                f"{len(report.symbols_failed)} symbol(s)/file(s) failed; the others were stored",
+                fg=typer.colors.YELLOW,
+                err=True,
+            )
+            raise typer.Exit(1)

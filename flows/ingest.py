@@ -1,0 +1,65 @@
+"""The ``ingest`` flow: fetch -> validate (Great Expectations) -> store + quarantine, with artifacts.
+
+Parameters (all optional, validated): ``source`` (sample/files/alpaca/yfinance; default the settings),
+``symbols`` (default the configured universe; every symbol in the files for ``files``), ``path`` (for
+``files``), ``start``/``end`` (sessions, inclusive). Publishes a markdown summary (key
+``ingest-summary``) and a link to the run's Data Docs (key ``data-docs``). Fails loudly when nothing
+could be fetched or when the quarantined share passes ``validation.max_failed_share``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from stockflow.ingest import IngestReport
+from tasks.ingest import fetch_task, publish_artifacts, publish_failure, store_task, validate_task
+
+Source = Literal["sample", "files", "alpaca", "yfinance"]
+
+
+@flow(name="ingest", retries=0, validate_parameters=True)
+def ingest_flow(
+    source: Source | None = None,
+    symbols: list[str] | None = None,
+    path: str | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> IngestReport:
+    """Ingest one batch (see the module docstring); returns the run's report."""
+    from stockflow.config import load_settings
+    from stockflow.db import get_engine, upgrade
+    from stockflow.ingest import begin_ingest, fail_ingest, resolve_window
+    from stockflow.logs import get_logger
+
+    settings = load_settings()
+    engine = get_engine(settings.db_url)
+    upgrade(engine)
+    src = source or settings.data.source
+    start, end, path = resolve_window(settings, start, end, path)
+    run_id = begin_ingest(
+        settings,
+        engine,
+        source=src,
+        symbols=symbols,
+        path=path,
+        start=start,
+        end=end,
+        flow_run_id=str(flow_run.get_id() or "") or None,
+    )
+    try:
+        fetch = fetch_task.with_options(retries=settings.data.fetch_retries)
+        batch = fetch(settings, engine, run_id, source=src, symbols=symbols, path=path, start=start, end=end)
+        outcome = validate_task(settings, batch)
+        report = store_task(settings, engine, batch, outcome)
+    except BaseException as err:
+        fail_ingest(engine, run_id, err)
+        publish_failure(settings, run_id, src, err)
+        raise
+    publish_artifacts(settings, report)
+    for line in report.lines():
+        get_logger().info(line)
+    return report
