@@ -3,6 +3,7 @@ SHELL := /bin/bash
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
+export TF_ENABLE_ONEDNN_OPTS := 0
 export UV_PYTHON := 3.11
 # Prefect's state for `make run` stays inside the project, not in ~/.prefect.
 export PREFECT_HOME ?= $(CURDIR)/.prefect

@@ -31,6 +31,8 @@ def _quiet_environment() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow prints its oneDNN banner before its own log filter is set up; this silences it.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     # Prefect's ephemeral API server gets 20 s to start by default, too short on a busy 2-core machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
