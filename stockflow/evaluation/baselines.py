@@ -58,8 +58,21 @@ def _rule_proba(train_signal: np.ndarray, train_y: np.ndarray, test_signal: np.n
     return np.asarray(np.clip(p, 1e-6, 1 - 1e-6))
 
 
-def _y(frame: pl.DataFrame) -> np.ndarray:
-    return frame.get_column("y_up").cast(pl.Float64).to_numpy()
+def _y(frame: pl.DataFrame, column: str = "y_up") -> np.ndarray:
+    return frame.get_column(column).cast(pl.Float64).to_numpy()
+
+
+def add_cross_sectional_label(frame: pl.DataFrame, name: str = "y_cs_up") -> pl.DataFrame:
+    """Add a training label: 1 where fwd_ret beats the median fwd_ret of its session, else 0 (null
+    without a forward return). It removes the market's common move, which no cross-sectional ranking
+    can use, from what a model has to learn."""
+    med = pl.col("fwd_ret").median().over("session")
+    return frame.with_columns(
+        pl.when(pl.col("fwd_ret").is_null())
+        .then(None)
+        .otherwise((pl.col("fwd_ret") > med).cast(pl.Int8))
+        .alias(name)
+    )
 
 
 def always_up(train: pl.DataFrame, test: pl.DataFrame) -> np.ndarray:
@@ -110,18 +123,28 @@ def fit_predict(
     val_days: int = 0,
     purge_days: int = 1,
     shuffle_seed: int | None = None,
+    train_label: str = "y_up",
+    max_train_rows: int | None = None,
 ) -> np.ndarray:
     """Train a fresh model on ``train`` (optionally with a purged validation tail, optionally on shuffled
     labels) and return P(up) for ``test``. Rows stay ordered by (symbol, session); ``groups`` is the symbol.
+
+    ``train_label`` is the 0/1 column the model learns (e.g. a cross-sectional label from
+    :func:`add_cross_sectional_label`); evaluation always uses ``y_up`` and ``fwd_ret``.
+    ``max_train_rows`` keeps only the latest sessions' rows up to that many (speed on large panels).
     """
+    train = train.filter(pl.col(train_label).is_not_null())
+    if max_train_rows is not None and train.height > max_train_rows:
+        days = train.get_column("session").sort(descending=True)
+        train = train.filter(pl.col("session") >= days[max_train_rows - 1])
     fit_rows, val_rows = _validation_split(train, val_days, purge_days)
     cols = list(feature_columns)
     X = fit_rows.select(cols).to_numpy().astype(np.float64)
-    y = _y(fit_rows).astype(np.int64)
+    y = _y(fit_rows, train_label).astype(np.int64)
     kwargs: dict[str, Any] = {"groups": fit_rows.get_column("symbol").to_numpy()}
     y_val = None
     if val_rows is not None:
-        y_val = _y(val_rows).astype(np.int64)
+        y_val = _y(val_rows, train_label).astype(np.int64)
         kwargs.update(
             X_val=val_rows.select(cols).to_numpy().astype(np.float64),
             groups_val=val_rows.get_column("symbol").to_numpy(),
@@ -163,12 +186,15 @@ def walk_forward_predictions(
     seed: int = 0,
     val_days: int = 0,
     purge_days: int | None = None,
+    train_labels: Mapping[str, str] | None = None,
+    max_train_rows: int | None = None,
 ) -> pl.DataFrame:
     """Long frame (fold, model, kind, symbol, session, p, y_up, fwd_ret) of out-of-sample predictions.
 
     ``kind`` is "model", "baseline" or "control". ``shuffled_control`` names the entry of ``models`` to
     retrain on shuffled labels (default: the first one; "" for none). ``baselines`` defaults to
-    :func:`default_baselines`.
+    :func:`default_baselines`. ``train_labels`` maps a model name to the label column it trains on
+    (default ``y_up``).
     """
     base = default_baselines() if baselines is None else baselines
     control = next(iter(models), None) if shuffled_control is None else (shuffled_control or None)
@@ -187,11 +213,25 @@ def walk_forward_predictions(
                 keys.with_columns(pl.lit(name).alias("model"), pl.lit(kind).alias("kind"), pl.Series("p", p))
             )
 
-        common = {"feature_columns": feature_columns, "val_days": val_days, "purge_days": purge}
+        labels = dict(train_labels or {})
+        common: dict[str, Any] = {
+            "feature_columns": feature_columns,
+            "val_days": val_days,
+            "purge_days": purge,
+            "max_train_rows": max_train_rows,
+        }
         for name, factory in models.items():
-            add(name, "model", fit_predict(factory, train, test, **common))  # type: ignore[arg-type]
+            p = fit_predict(factory, train, test, train_label=labels.get(name, "y_up"), **common)
+            add(name, "model", p)
         if control is not None:
-            p = fit_predict(models[control], train, test, shuffle_seed=seed + fold.index, **common)  # type: ignore[arg-type]
+            p = fit_predict(
+                models[control],
+                train,
+                test,
+                shuffle_seed=seed + fold.index,
+                train_label=labels.get(control, "y_up"),
+                **common,
+            )
             add(f"shuffled_control({control})", "control", p)
         for name, fn in base.items():
             add(name, "baseline", fn(train, test))
@@ -264,6 +304,8 @@ def compare_with_baselines(
     seed: int = 0,
     val_days: int = 0,
     purge_days: int | None = None,
+    train_labels: Mapping[str, str] | None = None,
+    max_train_rows: int | None = None,
 ) -> Comparison:
     """Train each model per fold, score baselines and the shuffled-label control on the same folds, and
     return the comparison table (pooled out-of-sample metrics) with the predictions behind it.
@@ -279,6 +321,8 @@ def compare_with_baselines(
         seed=seed,
         val_days=val_days,
         purge_days=purge_days,
+        train_labels=train_labels,
+        max_train_rows=max_train_rows,
     )
     metrics = model_metrics(preds, label_horizon=label_horizon)
     return Comparison(comparison_table(metrics), preds, list(folds), metrics)

@@ -233,7 +233,7 @@ def unmasked_features(bars: pl.DataFrame) -> pl.DataFrame:
         block = symbol_features(*arrays)
         parts.append(
             g.select(_KEYS).with_columns(
-                pl.Series(name, block[:, j]).fill_nan(None) for j, name in enumerate(BASE_FEATURES)
+                pl.Series(name, block[j], nan_to_null=True) for j, name in enumerate(BASE_FEATURES)
             )
         )
     return pl.concat(parts)
