@@ -142,6 +142,11 @@ class AlpacaBroker:
     supports_stop_orders = True
 
     def __init__(self, settings: BrokerSettings, *, client: Any | None = None) -> None:
+        if not settings.alpaca_paper and not settings.live_trading_confirmed:
+            # The settings validator refuses this already; settings built without validation must not slip by.
+            raise ConfigError(
+                "live trading needs broker.live_trading_confirmed=true as well as alpaca_paper=false"
+            )
         self.settings = settings
         self.name = "alpaca-paper" if settings.alpaca_paper else "alpaca-live"
         self.client = client if client is not None else make_trading_client(settings)

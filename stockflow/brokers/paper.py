@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from stockflow.brokers.base import DuplicateClientOrderIdError, MarketClock
@@ -110,10 +111,15 @@ class PaperBroker:
         row = s.scalars(stmt).one_or_none()
         if row is None:
             cash = to_decimal(self.settings.initial_cash)
-            s.add(
-                PaperAccountRow(id=1, cash=cash, initial_cash=cash, created_at=utcnow(), updated_at=utcnow())
-            )
-            s.flush()
+            try:
+                with s.begin_nested():  # two first-ever callers may race to open the account
+                    s.add(
+                        PaperAccountRow(
+                            id=1, cash=cash, initial_cash=cash, created_at=utcnow(), updated_at=utcnow()
+                        )
+                    )
+            except IntegrityError:
+                pass
             row = s.scalars(stmt).one()
         return row
 

@@ -74,6 +74,7 @@ class FakeAlpacaTrading:
         self.prices: dict[str, Decimal] = {k: Decimal(str(v)) for k, v in (prices or {}).items()}
         self.fill_mode = fill_mode  # immediate: market orders fill at once; accept: they wait for fill()
         self.market_open = market_open
+        self.next_open: dt.datetime | None = None  # overrides the clock's next open (e.g. a long closure)
         self.now = dt.datetime(2024, 1, 3, 15, 0, tzinfo=dt.UTC)
         self.positions: dict[str, dict[str, Decimal]] = {}  # symbol -> {qty, cost}
         self.orders: dict[str, dict[str, Any]] = {}
@@ -378,6 +379,8 @@ class FakeAlpacaTrading:
             if not self.market_open and self.now < open_t
             else dt.datetime.combine(nxt, dt.time(14, 30), tzinfo=dt.UTC)
         )
+        if self.next_open is not None:
+            next_open = self.next_open
         return {
             "timestamp": _iso(self.now),
             "is_open": self.market_open,

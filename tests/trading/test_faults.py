@@ -185,3 +185,59 @@ def test_unauthorized_key_is_a_clear_rejection_without_the_key(fake_alpaca: Fake
         assert "not authorized" in str(err) and "wrong-secret-value" not in str(err)
     else:
         raise AssertionError("expected RejectedError")
+
+
+def test_market_closed_for_long_refuses_before_sending(
+    fake_alpaca: FakeAlpacaTrading, alpaca: AlpacaBroker
+) -> None:
+    import datetime as dt
+
+    from stockflow.errors import RejectedError
+
+    fake_alpaca.market_open = False
+    fake_alpaca.next_open = dt.datetime(2024, 1, 10, 14, 30, tzinfo=dt.UTC)  # a week away
+    try:
+        alpaca.submit(_req("f-closed"))
+    except RejectedError as err:
+        assert "market closed until 2024-01-10" in str(err)
+    else:
+        raise AssertionError("expected RejectedError")
+    assert fake_alpaca.count("POST", "/v2/orders") == 0
+
+
+def test_clock_that_disagrees_with_the_calendar_is_refused(
+    alpaca: AlpacaBroker, fake_alpaca: FakeAlpacaTrading
+) -> None:
+    import datetime as dt
+
+    import pytest
+
+    from stockflow.errors import RejectedError
+
+    fake_alpaca.market_open = False
+    fake_alpaca.next_open = dt.datetime(2024, 1, 6, 14, 30, tzinfo=dt.UTC)  # a Saturday
+    with pytest.raises(RejectedError, match="disagree"):
+        alpaca.clock()
+
+
+def test_queued_order_while_closed_overnight_is_sent(
+    alpaca: AlpacaBroker, fake_alpaca: FakeAlpacaTrading
+) -> None:
+    fake_alpaca.market_open = False  # after the close: a DAY order waits for the next open
+    o = alpaca.submit(_req("f-night"))
+    assert o.status is OrderStatus.NEW and o.filled_qty == 0
+
+
+def test_live_endpoint_needs_the_second_confirmation() -> None:
+    import pytest
+
+    from stockflow.config.sections import BrokerSettings
+    from stockflow.errors import ConfigError
+
+    with pytest.raises(ValueError, match="live_trading_confirmed"):
+        BrokerSettings(kind="alpaca", alpaca_paper=False)
+    unchecked = BrokerSettings.model_construct(
+        kind="alpaca", alpaca_paper=False, live_trading_confirmed=False
+    )
+    with pytest.raises(ConfigError, match="live_trading_confirmed"):
+        AlpacaBroker(unchecked)
