@@ -123,7 +123,13 @@ def _drifted(score: float | None, method: str, threshold: float | None) -> bool:
 
 
 def evidently_report(
-    reference: pl.DataFrame, current: pl.DataFrame, columns: Sequence[str], threshold: float, html_path: Path
+    reference: pl.DataFrame,
+    current: pl.DataFrame,
+    columns: Sequence[str],
+    *,
+    threshold: float,
+    html_path: Path,
+    method: str | None = None,
 ) -> tuple[float, dict[str, dict[str, Any]]]:
     """Run Evidently (DataDriftPreset on ``columns`` + ValueDrift on the prediction), save the HTML and
     return (drift share, per-column scores including the prediction)."""
@@ -181,7 +187,14 @@ def run_drift(
     threshold = settings.drift.drift_share_threshold
     now = utcnow()
     html = Path(settings.reports_dir) / "drift" / f"drift-{now:%Y%m%dT%H%M%S}-{entry.version}.html"
-    share, scores = evidently_report(reference, current, model.feature_names, threshold, html)
+    share, scores = evidently_report(
+        reference,
+        current,
+        model.feature_names,
+        threshold=threshold,
+        html_path=html,
+        method=settings.drift.method,
+    )
     exceeded = share > threshold
     pred = scores.get(PREDICTION_COLUMN, {})
     requested, request_note = False, None

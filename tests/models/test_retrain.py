@@ -1,0 +1,125 @@
+"""Retrain end to end on small synthetic panels, and the registry on both database backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+
+from stockflow import registry
+from stockflow.config import Settings
+from stockflow.db import transaction
+from stockflow.db.models_ml import ModelRecord, RetrainRun
+from stockflow.errors import DataError, ModelError
+from stockflow.retrain import (
+    evaluate_walk_forward,
+    latest_retrain,
+    prepare_data,
+    run_retrain,
+    train_config,
+)
+from stockflow.training import Recipe, fold_predictions
+from tests.models.conftest import store
+
+
+def test_retrain_promotes_a_better_model_then_keeps_it_within_the_margin(
+    ml_settings: Settings, sqlite_engine: Engine, reversal_bars: pl.DataFrame
+) -> None:
+    store(sqlite_engine, reversal_bars)
+    first = run_retrain(ml_settings, sqlite_engine)
+    assert first.promoted, first.reason
+    assert first.candidate == first.challengers["lightgbm"] and first.champion_after == first.candidate
+    names = {r["model"] for r in first.table}
+    assert {"lightgbm", "momentum_model", "always_up", "yesterday", "momentum"} <= names
+    assert any(n.startswith("shuffled_control") for n in names)
+    champ = registry.champion(sqlite_engine)
+    assert champ is not None and champ.version == first.candidate and champ.gate_passed
+    assert champ.reason == first.reason and champ.promoted_at is not None
+    art = Path(champ.artifact_path)
+    assert (
+        (art / "card.json").is_file()
+        and (art / "model.txt").is_file()
+        and (art / "reference.parquet").is_file()
+    )
+
+    # Same data, same recipe: the champion refit on the same folds scores identically -> kept (margin).
+    second = run_retrain(ml_settings, sqlite_engine)
+    assert not second.promoted and second.champion_after == first.candidate
+    assert "champion kept" in second.reason and "< margin 0.005" in second.reason
+    assert f"champion[{first.candidate}]" in {r["model"] for r in second.table}
+    run = latest_retrain(sqlite_engine)
+    assert run is not None and run.status == "succeeded" and not run.promoted and run.reason == second.reason
+    statuses = {e.version: e.status for e in registry.list_models(sqlite_engine)}
+    assert statuses[first.candidate] == "champion" and list(statuses.values()).count("champion") == 1
+
+
+def test_a_model_worse_than_the_baselines_is_not_promoted(
+    ml_settings: Settings, sqlite_engine: Engine, continuation_bars: pl.DataFrame
+) -> None:
+    # One-day continuation: the 'yesterday' rule is the better predictor here.
+    store(sqlite_engine, continuation_bars)
+    rep = run_retrain(ml_settings, sqlite_engine, kinds=["lightgbm"])
+    assert not rep.promoted and registry.champion(sqlite_engine) is None
+    assert "no challenger beat the baselines" in rep.reason and "yesterday" in rep.reason
+    best = registry.best_challenger(sqlite_engine)
+    assert best is not None and best.version == rep.challengers["lightgbm"] and best.gate_passed is False
+    with pytest.raises(ModelError, match="did not pass the promotion gate"):
+        registry.promote(sqlite_engine, best.version, reason="demo")
+    forced = registry.promote(sqlite_engine, best.version, reason="demo", force=True)
+    assert forced.status == "champion" and forced.reason == "manual promotion (forced past the gate): demo"
+
+
+def test_folds_are_independent_and_seeded(
+    ml_settings: Settings, sqlite_engine: Engine, reversal_bars: pl.DataFrame
+) -> None:
+    store(sqlite_engine, reversal_bars)
+    data = prepare_data(ml_settings, sqlite_engine)
+    cfg = train_config(ml_settings)
+    recipes = {"lightgbm": Recipe("lightgbm", {"num_boost_round": 50})}
+    preds, _, _ = evaluate_walk_forward(
+        data, recipes, cfg, None, runner=lambda fn, fs: [fn(f) for f in reversed(fs)]
+    )
+    alone = fold_predictions(data.frame, data.folds[-1], recipes, cfg)
+    together = preds.filter(pl.col("fold") == data.folds[-1].index)
+    assert alone.height == together.height > 0
+    key = ["model", "symbol", "session"]
+    assert alone.sort(key).equals(together.sort(key))
+
+
+def test_failed_retrain_is_recorded(ml_settings: Settings, sqlite_engine: Engine) -> None:
+    with pytest.raises(DataError, match="no bars stored"):
+        run_retrain(ml_settings, sqlite_engine)
+    run = latest_retrain(sqlite_engine)
+    assert run is not None and run.status == "failed" and "no bars stored" in (run.reason or "")
+
+
+def _register(engine: Engine, version: str, passed: bool | None = True) -> None:
+    with transaction(engine) as s:
+        registry.register(
+            s, version=version, kind="lightgbm", params={"seed": 1}, feature_set_version="ta-v1",
+            artifact_path=f"/tmp/{version}", symbols=["AAA"],
+            metrics={"gate": {"passed": passed, "reason": "test"}} if passed is not None else {},
+        )  # fmt: skip
+
+
+def test_registry_promotion_and_single_champion(engine: Engine) -> None:
+    _register(engine, "v1")
+    _register(engine, "v2")
+    assert registry.champion(engine) is None
+    registry.promote(engine, "v1", reason="first")
+    registry.promote(engine, "v2", reason="better")
+    by_version = {e.version: e for e in registry.list_models(engine)}
+    assert by_version["v1"].status == "retired" and by_version["v2"].status == "champion"
+    assert by_version["v2"].reason == "manual promotion: better"
+    # The database itself refuses a second champion.
+    with pytest.raises(IntegrityError), transaction(engine) as s:
+        s.execute(ModelRecord.__table__.update().where(ModelRecord.version == "v1").values(status="champion"))
+    with pytest.raises(ModelError, match="not in the registry"):
+        registry.promote(engine, "nope", reason="x")
+    with pytest.raises(ModelError, match="needs a reason"):
+        registry.promote(engine, "v1", reason=" ")
+    with transaction(engine) as s:
+        assert s.scalars(select(RetrainRun)).first() is None
