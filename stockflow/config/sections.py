@@ -114,6 +114,10 @@ class DriftSettings(Section):
     current_days: int = Field(20, ge=5)
     drift_share_threshold: float = Field(0.5, ge=0, le=1)
     request_retrain: bool = True
+    # Added by the models area (issue 3).
+    method: str | None = Field(
+        None, description="Evidently stattest for every column (e.g. 'ks', 'wasserstein', 'psi'); None = auto."
+    )
 
 
 class RiskSettings(Section):
