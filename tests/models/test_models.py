@@ -86,7 +86,7 @@ def test_missing_and_corrupt_files_are_model_errors(feature_arrays: dict[str, An
     with pytest.raises(ModelError, match=r"model file .*model\.txt is missing"):
         load_model(tmp_path / "m")
     (tmp_path / "m" / CARD_FILE).write_text("{not json")
-    with pytest.raises(ModelError, match="card .* is corrupt"):
+    with pytest.raises(ModelError, match=r"card .* is corrupt"):
         load_model(tmp_path / "m")
     with pytest.raises(ModelError, match="does not exist"):
         load_model(tmp_path / "nowhere")
@@ -95,7 +95,7 @@ def test_missing_and_corrupt_files_are_model_errors(feature_arrays: dict[str, An
 def test_corrupt_keras_file_is_a_model_error(lstm_model: Any, tmp_path: Path) -> None:
     lstm_model.save(tmp_path / "lstm")
     (tmp_path / "lstm" / "model.keras").write_bytes(b"PK\x03\x04 truncated zip")
-    with pytest.raises(ModelError, match="lstm model in .* is corrupt"):
+    with pytest.raises(ModelError, match=r"lstm model in .* is corrupt"):
         load_model(tmp_path / "lstm")
 
 
