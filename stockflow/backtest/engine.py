@@ -32,7 +32,7 @@ import numpy as np
 import polars as pl
 
 from stockflow.backtest.config import BacktestConfig
-from stockflow.backtest.panel import NO_OPINION, Panel, SignalPanel, align_signals, build_panel
+from stockflow.backtest.panel import Panel, SignalPanel, align_signals, build_panel
 from stockflow.backtest.result import EXIT_REASONS, BacktestResult, build_result
 from stockflow.risk.sizing import position_size
 from stockflow.risk.stops import initial_stop, stop_fill_price, stop_triggered, update_trailing_stop
@@ -80,7 +80,7 @@ class _Fills:
         sizes = np.fromiter((len(c[1]) for c in self.chunks), dtype=np.int64, count=len(self.chunks))
 
         def cat(k: int, dtype: type) -> np.ndarray:
-            return np.concatenate([np.asarray(c[k], dtype=dtype) for c in self.chunks])
+            return np.concatenate([c[k] for c in self.chunks]).astype(dtype, copy=False)
 
         reasons = [
             c[7] if isinstance(c[7], np.ndarray) else np.full(n, c[7], dtype=np.int8)
@@ -107,16 +107,23 @@ def simulate(panel: Panel, sig: SignalPanel, config: BacktestConfig) -> dict[str
     opn, high, low, close, valid = panel.open, panel.high, panel.low, panel.close, panel.valid
     # Value positions at the last known close when a symbol has no bar that session.
     mark = np.nan_to_num(_ffill(close), nan=0.0)
-    # Whole-panel masks once, so that the loop only slices rows.
+    # Whole-panel arrays once, so that the loop only slices rows.
     want_long = (sig.target == 1) & valid
-    want_flat = (sig.target == 0) | (sig.target == -1)
-    no_opinion = sig.target == NO_OPINION
+    exit_wish = _exit_wish(sig.target)
+    fixed = config.sizing == "fixed_notional"
+    if fixed:
+        assert config.fixed_notional is not None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fixed_qty = np.floor(config.fixed_notional * sig.size / close)
+            fixed_cost = fixed_qty * close
+        want_long &= (fixed_qty > 0) & (fixed_cost >= config.min_order_notional)
     costs = config.costs
     buy_mult, sell_mult = 1.0 + costs.slip, 1.0 - costs.slip
     per_order, per_share, pct = costs.commission_per_order, costs.commission_per_share, costs.commission_pct
 
     qty = np.zeros(n_symbols)
     held = np.zeros(n_symbols, dtype=bool)
+    flat = np.ones(n_symbols, dtype=bool)
     entry_px = np.zeros(n_symbols)
     entry_t = np.full(n_symbols, -1)
     stop = np.full(n_symbols, -np.inf)
@@ -137,8 +144,12 @@ def simulate(panel: Panel, sig: SignalPanel, config: BacktestConfig) -> dict[str
     max_orders = config.max_orders_per_session
     last = n_sessions - 1
 
+    n_held = 0
+    n_pend = 0
+
     def sell(t: int, idx: np.ndarray, ref: np.ndarray, reason: np.ndarray | int) -> None:
-        nonlocal cash
+        nonlocal cash, n_held
+        n_held -= idx.size
         q = qty[idx]
         px = ref * sell_mult
         comm = per_order + per_share * q + pct * q * px
@@ -146,14 +157,14 @@ def simulate(panel: Panel, sig: SignalPanel, config: BacktestConfig) -> dict[str
         fills.add(t, idx, side=-1, qty=q, price=px, ref=ref, commission=comm, reason=reason)
         qty[idx] = 0.0
         held[idx] = False
+        flat[idx] = True
         pend_exit[idx] = False
         stop[idx] = -np.inf
 
-    n_held = 0
     for t in range(n_sessions):
         vt = valid[t]
         # 1. Open: exits first (they free cash), then entries decided at the previous close.
-        if n_held and pend_exit.any():
+        if n_pend:
             idx = np.flatnonzero(pend_exit & vt)
             if idx.size:
                 sell(t, idx, opn[t, idx], _SIGNAL)
@@ -166,12 +177,24 @@ def simulate(panel: Panel, sig: SignalPanel, config: BacktestConfig) -> dict[str
                 comm = per_order + per_share * q + pct * q * px
                 cost = q * px + comm
                 if cost.sum() > cash:
+                    # Not all fit: the paper broker fills in submission order (by strength, then symbol).
+                    rank = np.argsort(-sig.strength[t - 1, idx], kind="stable")
+                    idx, ref, px, q, comm, cost = (
+                        idx[rank],
+                        ref[rank],
+                        px[rank],
+                        q[rank],
+                        comm[rank],
+                        cost[rank],
+                    )
                     ok = _affordable(cost, cash)
                     idx, ref, px, q, comm, cost = idx[ok], ref[ok], px[ok], q[ok], comm[ok], cost[ok]
                 if idx.size:
                     cash -= float(cost.sum())
+                    n_held += idx.size
                     qty[idx] = q
                     held[idx] = True
+                    flat[idx] = False
                     entry_px[idx] = px
                     entry_t[idx] = t
                     if use_stops:
@@ -180,7 +203,6 @@ def simulate(panel: Panel, sig: SignalPanel, config: BacktestConfig) -> dict[str
                     fills.add(t, idx, side=1, qty=q, price=px, ref=ref, commission=comm, reason=_ENTRY)
             pend_qty[pend_order] = 0.0
             pend_order = np.empty(0, dtype=np.int64)
-        n_held = int(np.count_nonzero(held))
         if use_stops and n_held:
             # 2. Intraday: resting stops (placed after the entry day) meet the day's low. The shared rule
             # is a plain comparison, so numpy applies it to every position at once.
@@ -195,7 +217,6 @@ def simulate(panel: Panel, sig: SignalPanel, config: BacktestConfig) -> dict[str
                 )
                 reason = np.where(stop[hit] > first_stop[hit], _TRAIL, _STOP)
                 sell(t, hit, ref, reason)
-                n_held -= hit.size
             # 3. Close: stops follow the high since entry (new positions get their first stop).
             if n_held:
                 _update_stops(
@@ -212,7 +233,6 @@ def simulate(panel: Panel, sig: SignalPanel, config: BacktestConfig) -> dict[str
         if t == last and config.close_at_end and n_held:
             idx = np.flatnonzero(held)
             sell(t, idx, mark[t, idx], _END)
-            n_held = 0
         pv = float(qty @ mark[t]) if n_held else 0.0
         equity[t] = cash + pv
         cash_curve[t] = cash
@@ -222,16 +242,19 @@ def simulate(panel: Panel, sig: SignalPanel, config: BacktestConfig) -> dict[str
             break
         # 4. Decide at the close; orders fill at the next open.
         orders_left = n_symbols if max_orders is None else max_orders
+        n_pend = 0
         if n_held:
-            pend_exit = held & (want_flat[t] | (pend_exit & no_opinion[t]))
-            if max_orders is not None:
+            np.logical_and(held, exit_wish[t], out=pend_exit)
+            n_pend = int(np.count_nonzero(pend_exit))
+            if max_orders is not None and n_pend:
                 ex = np.flatnonzero(pend_exit)
                 if ex.size > max_orders:
-                    pend_exit[ex[max_orders:]] = False
-                orders_left -= min(int(ex.size), max_orders)
+                    pend_exit[ex[max_orders:]] = False  # the rest wait for a later session
+                    n_pend = max_orders
+                orders_left -= n_pend
         if orders_left <= 0:
             continue
-        cand = np.flatnonzero(want_long[t] & ~held)
+        cand = np.flatnonzero(want_long[t] & flat)
         if cand.size == 0:
             continue
         slots = orders_left if max_open is None else min(orders_left, max_open - n_held)
@@ -243,15 +266,26 @@ def simulate(panel: Panel, sig: SignalPanel, config: BacktestConfig) -> dict[str
             room = config.max_total_exposure * eq - pv
             if room <= 0:
                 continue
-        order = cand[np.argsort(-sig.strength[t, cand], kind="stable")] if cand.size > 1 else cand
-        price = close[t, order]
-        if config.sizing == "fixed_notional":
-            order, q = _fixed_sized(
-                order, price, sig.size[t], cash=cash, room=room, slots=slots, config=config
-            )
+        if fixed:
+            # Rank order matters only when not every candidate fits: sort only then.
+            notional = fixed_cost[t, cand]
+            if cand.size > slots or notional.sum() > min(room, cash):
+                rank = np.argsort(-sig.strength[t, cand], kind="stable")
+                cand, notional = cand[rank], notional[rank]
+                keep = np.cumsum(notional) <= min(room, cash)
+                cand = cand[keep][:slots]
+            order, q = cand, fixed_qty[t, cand]
         else:
+            order = cand[np.argsort(-sig.strength[t, cand], kind="stable")] if cand.size > 1 else cand
             order, q = _risk_sized(
-                order, price, sig.size[t], equity=eq, cash=cash, room=room, slots=slots, config=config
+                order,
+                close[t, order],
+                sig.size[t],
+                equity=eq,
+                cash=cash,
+                room=room,
+                slots=slots,
+                config=config,
             )
         if order.size:
             pend_qty[order] = q
@@ -308,28 +342,15 @@ def _affordable(cost: np.ndarray, cash: float) -> np.ndarray:
     return ok
 
 
-def _fixed_sized(
-    order: np.ndarray,
-    price: np.ndarray,
-    size: np.ndarray,
-    *,
-    cash: float,
-    room: float,
-    slots: int,
-    config: BacktestConfig,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``floor(fixed_notional * size / price)`` shares, in rank order, while cash and exposure last."""
-    assert config.fixed_notional is not None
-    q = np.floor(config.fixed_notional * size[order] / price)
-    ok = (q > 0) & (q * price >= config.min_order_notional)
-    if not ok.all():
-        order, q, price = order[ok], q[ok], price[ok]
-    notional = q * price
-    budget = min(room, cash)
-    if notional.sum() > budget:
-        keep = np.cumsum(notional) <= budget
-        order, q = order[keep], q[keep]
-    return order[:slots], q[:slots]
+def _exit_wish(target: np.ndarray) -> np.ndarray:
+    """Where a held position should be exited: from a flat (0/-1) target until the next long target,
+    through sessions without an opinion (an exit that could not fill, e.g. no bar, stays wanted)."""
+    n = target.shape[0]
+    event = np.where((target == 0) | (target == -1), 1, np.where(target == 1, 0, -1)).astype(np.int8)
+    idx = np.where(event >= 0, np.arange(n)[:, None], -1)
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    filled = np.take_along_axis(event, np.maximum(idx, 0), axis=0)
+    return (idx >= 0) & (filled == 1)  # type: ignore[no-any-return]
 
 
 def _risk_sized(

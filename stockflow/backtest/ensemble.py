@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import polars as pl
 
-from stockflow.backtest.panel import NO_OPINION, Panel, align_signals, build_panel
+from stockflow.backtest.panel import NO_OPINION, Panel, align_signals, build_panel, long_frame
 from stockflow.backtest.strategies.base import Strategy, empty_signals, require, require_int
 
 Weighting = Literal["equal", "performance"]
@@ -151,16 +151,12 @@ class Ensemble:
         targets = [align_signals(member_signals[m.name], panel).target for m in self.members]
         weights = member_weights(panel, targets, self.weighting, self.lookback)
         signal, strength, size, has = vote(targets, weights, self.quorum, self.conflict)
-        ti, si = np.nonzero(has)
+        # Symbol-major order (symbols are sorted) gives a frame sorted by symbol and session for free.
+        si, ti = np.nonzero(has.T)
         if ti.size == 0:
             return empty_signals().with_columns(pl.lit(None, dtype=pl.Float64).alias("size"))
-        return pl.DataFrame(
-            {
-                "symbol": np.asarray(panel.symbols, dtype=object)[si].astype(str),
-                "session": panel.sessions[ti],
-                "signal": signal[ti, si],
-                "strength": strength[ti, si],
-                "size": size[ti, si],
-            },
-            schema_overrides={"session": pl.Date, "signal": pl.Int8},
-        ).sort(["symbol", "session"])
+        return long_frame(panel, ti, si).with_columns(
+            pl.Series("signal", signal[ti, si], dtype=pl.Int8),
+            pl.Series("strength", strength[ti, si], dtype=pl.Float64),
+            pl.Series("size", size[ti, si], dtype=pl.Float64),
+        )

@@ -11,7 +11,7 @@ import polars as pl
 
 from stockflow.backtest.config import BacktestConfig
 from stockflow.backtest.metrics import compute_metrics, drawdown
-from stockflow.backtest.panel import Panel
+from stockflow.backtest.panel import Panel, long_frame
 
 #: Reason codes of fills: 0 opens a position, the others close one.
 EXIT_REASONS: tuple[str, ...] = ("entry", "signal", "stop", "trailing_stop", "end")
@@ -72,57 +72,71 @@ class BacktestResult:
         return self.export(directory, "parquet")
 
 
-def _trades(fills: pl.DataFrame) -> pl.DataFrame:
-    """Pair each buy with the next sell of the same symbol (positions are opened and closed whole)."""
-    f = fills.with_row_index("_seq").sort(["symbol", "_seq"])
-    nxt = f.select(pl.all().shift(-1).name.suffix("_x"))
-    both = pl.concat([f, nxt], how="horizontal").filter(pl.col("side") == "buy")
-    closed = (pl.col("symbol_x") == pl.col("symbol")) & (pl.col("side_x") == "sell")
-    both = both.with_columns(
-        [pl.when(closed).then(pl.col(c)).otherwise(None).alias(c) for c in both.columns if c.endswith("_x")]
+def _trades(panel: Panel, raw: dict[str, np.ndarray]) -> pl.DataFrame:
+    """Pair each buy with the next sell of the same symbol (positions are opened and closed whole).
+
+    Fills are in execution order, so a stable sort by symbol keeps each symbol's fills chronological.
+    """
+    sym, side = raw["sym"], raw["side"]
+    order = np.argsort(sym, kind="stable")
+    s_sym, s_side = sym[order], side[order]
+    buy = np.flatnonzero(s_side > 0)
+    nxt = buy + 1
+    has_next = nxt < len(order)
+    closed = np.zeros(len(buy), dtype=bool)
+    closed[has_next] = (s_sym[nxt[has_next]] == s_sym[buy[has_next]]) & (s_side[nxt[has_next]] < 0)
+    i_in = order[buy]
+    i_out = order[np.where(closed, nxt, buy)]  # placeholder index where still open (masked below)
+    t_in, t_out = raw["t"][i_in], raw["t"][i_out]
+    qty = raw["qty"][i_in]
+    p_in, p_out = raw["price"][i_in], np.where(closed, raw["price"][i_out], np.nan)
+    c_in, c_out = raw["commission"][i_in], np.where(closed, raw["commission"][i_out], 0.0)
+    slip_in = qty * np.abs(p_in - raw["ref"][i_in])
+    slip_out = np.where(closed, qty * np.abs(raw["price"][i_out] - raw["ref"][i_out]), 0.0)
+    pnl = np.where(closed, qty * (p_out - p_in) - c_in - c_out, np.nan)
+    frame = long_frame(panel, t_in, sym[i_in]).rename({"session": "entry_session"})
+    exit_session = pl.Series("exit_session", panel.sessions[t_out]).cast(pl.Date)
+    reasons = pl.Series(list(EXIT_REASONS), dtype=pl.Utf8).gather(raw["reason"][i_out].astype(np.int64))
+    out = frame.with_columns(
+        exit_session.alias("exit_session"),
+        pl.Series("qty", qty),
+        pl.Series("entry_price", p_in),
+        pl.Series("exit_price", p_out),
+        pl.Series("commission", c_in + c_out),
+        pl.Series("slippage_cost", slip_in + slip_out),
+        pl.Series("pnl", pnl),
+        pl.Series("return_pct", pnl / (qty * p_in + c_in)),
+        pl.Series("bars_held", (t_out - t_in).astype(np.int64)),
+        reasons.alias("exit_reason"),
     )
-    entry_cost = pl.col("qty") * pl.col("price") + pl.col("commission")
-    pnl = (
-        pl.col("qty") * (pl.col("price_x") - pl.col("price")) - pl.col("commission") - pl.col("commission_x")
+    open_ = pl.Series(~closed)
+    out = out.with_columns(
+        [
+            pl.when(open_).then(None).otherwise(pl.col(c)).alias(c)
+            for c in ("exit_session", "bars_held", "exit_reason")
+        ]
     )
-    return both.select(
-        pl.col("symbol"),
-        pl.col("session").alias("entry_session"),
-        pl.col("session_x").alias("exit_session"),
-        pl.col("qty"),
-        pl.col("price").alias("entry_price"),
-        pl.col("price_x").alias("exit_price"),
-        (pl.col("commission") + pl.col("commission_x")).alias("commission"),
-        (pl.col("slippage_cost") + pl.col("slippage_cost_x")).alias("slippage_cost"),
-        pnl.alias("pnl"),
-        (pnl / entry_cost).alias("return_pct"),
-        (pl.col("_t_x") - pl.col("_t")).alias("bars_held"),
-        pl.col("reason_x").alias("exit_reason"),
-    ).sort(["entry_session", "symbol"])
+    nan_to_null = [pl.col(c).fill_nan(None) for c in ("exit_price", "pnl", "return_pct")]
+    return out.with_columns(nan_to_null).sort(["entry_session", "symbol"])
 
 
 def fills_frame(panel: Panel, raw: dict[str, np.ndarray]) -> pl.DataFrame:
     """The fill columns of :func:`~.engine.simulate` as a frame with dates, symbols and reasons."""
-    sessions = panel.sessions
-    symbols = np.asarray(panel.symbols, dtype=object)
-    side = raw["side"]
     qty, price, ref = raw["qty"], raw["price"], raw["ref"]
-    return pl.DataFrame(
-        {
-            "_t": raw["t"],
-            "session": sessions[raw["t"]],
-            "symbol": symbols[raw["sym"]].astype(str) if len(raw["sym"]) else np.array([], dtype=str),
-            "side": np.where(side > 0, "buy", "sell"),
-            "qty": qty,
-            "price": price,
-            "reference_price": ref,
-            "commission": raw["commission"],
-            "slippage_cost": qty * np.abs(price - ref),
-            "reason": np.asarray(EXIT_REASONS, dtype=object)[raw["reason"]].astype(str)
-            if len(raw["reason"])
-            else np.array([], dtype=str),
-        },
-        schema_overrides={"session": pl.Date, "symbol": pl.Utf8, "side": pl.Utf8, "reason": pl.Utf8},
+    return (
+        long_frame(panel, raw["t"], raw["sym"])
+        .select("session", "symbol")
+        .with_columns(
+            pl.Series("side", np.where(raw["side"] > 0, "buy", "sell"), dtype=pl.Utf8),
+            pl.Series("qty", qty, dtype=pl.Float64),
+            pl.Series("price", price, dtype=pl.Float64),
+            pl.Series("reference_price", ref, dtype=pl.Float64),
+            pl.Series("commission", raw["commission"], dtype=pl.Float64),
+            pl.Series("slippage_cost", qty * np.abs(price - ref), dtype=pl.Float64),
+            pl.Series(list(EXIT_REASONS), dtype=pl.Utf8)
+            .gather(raw["reason"].astype(np.int64))
+            .alias("reason"),
+        )
     )
 
 
@@ -137,7 +151,7 @@ def build_result(
 ) -> BacktestResult:
     """Assemble frames and metrics from the engine's raw arrays (and the benchmarks when asked)."""
     fills = fills_frame(panel, raw)
-    trades = _trades(fills)
+    trades = _trades(panel, raw)
     eq = raw["equity"]
     initial = config.initial_cash
     equity = pl.DataFrame(
@@ -157,10 +171,11 @@ def build_result(
         eq,
         initial,
         trade_pnl=closed.get_column("pnl").to_numpy(),
-        traded_notional=float((fills.get_column("qty") * fills.get_column("price")).sum()),
+        traded_notional=float((raw["qty"] * raw["price"]).sum()),
         positions_value=raw["positions_value"],
         n_orders=fills.height,
-        costs_paid=float(raw["commission"].sum()) + float(fills.get_column("slippage_cost").to_numpy().sum()),
+        costs_paid=float(raw["commission"].sum())
+        + float((raw["qty"] * np.abs(raw["price"] - raw["ref"])).sum()),
     )
     bench: dict[str, BacktestResult] = {}
     if benchmarks:
@@ -171,7 +186,7 @@ def build_result(
         strategy=strategy,
         config=config,
         equity=equity,
-        fills=fills.drop("_t"),
+        fills=fills,
         trades=trades,
         metrics=metrics,
         benchmarks=bench,
