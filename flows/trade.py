@@ -13,6 +13,7 @@ says why; its return value is the summary ``stockflow run`` prints.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any, Literal
 
@@ -35,21 +36,17 @@ from tasks.trading import (
 )
 
 
-def _retrain(symbols: list[str]) -> None:
-    """Train (the retrain flow as a subflow when it exists, else the plain function)."""
-    try:
-        from flows.retrain import retrain_flow
-    except ImportError:
-        retrain_flow = None
-    if retrain_flow is not None:
-        retrain_flow(symbols=symbols)
-        return
-    from stockflow.config import load_settings
-    from stockflow.db import get_engine
-    from stockflow.retrain import run_retrain
+def _retrain(symbols: list[str], end: dt.date) -> str | None:
+    """Train with the retrain flow (a subflow of this run) on bars up to ``end``; returns why it
+    failed, or None."""
+    from flows.retrain import retrain_flow
 
-    settings = load_settings()
-    run_retrain(settings, get_engine(settings.db_url), symbols=symbols)
+    try:
+        retrain_flow(symbols=symbols, end=end)
+    except Exception as err:  # the trade run goes on without a model and says why
+        get_logger().error(f"training failed: {type(err).__name__}: {err}")
+        return f"training failed: {type(err).__name__}: {err}"
+    return None
 
 
 @flow(name="trade", retries=0, validate_parameters=True)
@@ -218,8 +215,10 @@ def _run(
     choice = choose_model_task(settings, engine)
     if choice.entry is None and settings.trading.train_if_no_model and never_trained(engine):
         log.info("no model was ever trained: training first")
-        _retrain(syms)
+        failure = _retrain(syms, sc.expected)
         choice = choose_model_task(settings, engine, trained_now=True)
+        if failure and choice.entry is None:
+            choice = dataclasses.replace(choice, message=f"{failure}. {choice.message}")
     summary.update(model_version=choice.entry.version if choice.entry else None, signal_source=choice.source)
     update_trade_run(engine, trade_run_id, model_version=summary["model_version"])
     if choice.entry is None:

@@ -102,8 +102,9 @@ def predict_signals(
     from stockflow.pipeline.daily import feature_frame, model_importances, predict_for
     from stockflow.pipeline.signals import feature_drivers, make_signals
 
-    preds = predict_for(settings, engine, choice)
-    preds = [p for p in preds if p.symbol in symbols]
+    preds, skipped = predict_for(settings, engine, choice, symbols, session)
+    for sym, why in skipped.items():
+        get_logger().warning(f"no prediction for {sym}: {why}")
     frame = feature_frame(settings, engine, symbols, session)
     from stockflow.features import FEATURE_COLUMNS
 

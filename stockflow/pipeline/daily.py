@@ -105,6 +105,24 @@ def last_completed_session(now: dt.datetime) -> dt.date:
     return cal.minute_to_past_session(pd.Timestamp(now)).date()  # type: ignore[no-any-return]
 
 
+def latest_sessions_until(engine: Engine, symbols: Sequence[str], end: dt.date | None) -> dict[str, dt.date]:
+    """The last stored session per symbol, on or before ``end`` when given (a replay of a historical
+    source as of that day reads nothing after it)."""
+    if end is None:
+        return latest_sessions(engine, symbols)
+    from sqlalchemy import func, select
+
+    from stockflow.db.models_data import BarRow
+
+    q = (
+        select(BarRow.symbol, func.max(BarRow.session))
+        .where(BarRow.symbol.in_(list(symbols)), BarRow.session <= end, BarRow.timeframe == "1Day")
+        .group_by(BarRow.symbol)
+    )
+    with engine.connect() as conn:
+        return {sym: d for sym, d in conn.execute(q)}
+
+
 def check_session(
     engine: Engine,
     symbols: Sequence[str],
@@ -113,11 +131,13 @@ def check_session(
     as_of: dt.date | None,
     now: dt.datetime,
 ) -> SessionCheck:
-    """The stale-session guard. Expected session: ``as_of``'s session when given; else, for historical
-    sources (sample, files), the last session in their data; else the last completed XNYS session.
+    """The stale-session guard. Expected session: ``as_of``'s session when given (bars after ``as_of``
+    are ignored by the whole run: a replay, meant for fresh state such as demos and tests); else, for
+    historical sources (sample, files), the last session in their data; else the last completed XNYS
+    session.
     The run is refused (``ok`` false) when no symbol's latest bar is the expected session; single
     stale symbols are listed (risk denies their entries)."""
-    latest = latest_sessions(engine, symbols)
+    latest = latest_sessions_until(engine, symbols, as_of)
     missing = [s for s in symbols if s not in latest]
     if as_of is not None:
         expected = last_session_on_or_before(as_of)
@@ -606,19 +626,15 @@ def broker_for(settings: Settings, engine: Engine) -> Broker:
     return make_broker(settings, engine)
 
 
-def predict_for(settings: Settings, engine: Engine, choice: ModelChoice) -> list[Any]:
-    """Predictions of the chosen model for the latest session of each symbol (stored by the models
-    area's ``predict_latest``, idempotently)."""
-    import inspect
-
-    from stockflow.errors import ModelError
-    from stockflow.predict import predict_latest
+def predict_for(
+    settings: Settings, engine: Engine, choice: ModelChoice, symbols: Sequence[str], session: dt.date
+) -> tuple[list[Any], dict[str, str]]:
+    """Predictions of the chosen model for ``session`` (stored idempotently by the models area's
+    ``run_predict``) and the symbols it could not score, with why."""
+    from stockflow.predict import run_predict
 
     if choice.entry is None:
-        return []
-    if choice.source == "champion":
-        return list(predict_latest(settings, engine))
-    params = inspect.signature(predict_latest).parameters
-    if "version" in params:
-        return list(predict_latest(settings, engine, version=choice.entry.version))  # type: ignore[call-arg]
-    raise ModelError(f"predict_latest cannot predict with {choice.entry.version} (not the champion)")
+        return [], {}
+    version = None if choice.source == "champion" else choice.entry.version
+    rep = run_predict(settings, engine, list(symbols), session, version=version)
+    return list(rep.predictions), dict(rep.skipped)

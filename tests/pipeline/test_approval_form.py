@@ -59,7 +59,8 @@ def test_form_schema_is_what_the_ui_renders() -> None:
     assert set(props) == {"plan_hash", "note", "AAPL", "BRK.B", "IBM"}
     assert props["AAPL"]["enum"] == ["approve", "reject"] and props["AAPL"]["default"] == "reject"
     assert props["AAPL"]["title"] == "AAPL: BUY 10 @ 100.00"
-    assert "confidence 0.700" in props["AAPL"]["description"] and "risk taken $30.00" in props["AAPL"]["description"]
+    desc = props["AAPL"]["description"]
+    assert "confidence 0.700" in desc and "risk taken $30.00" in desc
     assert props["plan_hash"]["default"] == h
     assert form._description == md
     for col in ("symbol", "side", "qty", "reference price", "confidence", "risk taken", "reason"):

@@ -26,7 +26,7 @@ T0 = dt.datetime(2017, 1, 3, 15, tzinfo=dt.UTC)
 _ids = itertools.count()
 
 
-def _fill(sym: str, side: str, qty: int, price: float, day: int, commission: float = 0.0) -> Fill:
+def _fill(sym: str, side: str, qty: int, price: float, day: int, *, commission: float = 0.0) -> Fill:
     return Fill(
         execution_id=f"x{next(_ids)}",
         broker_order_id="o",

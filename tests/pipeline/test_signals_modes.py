@@ -102,4 +102,4 @@ def test_drivers_rank_standardized_values_by_importance() -> None:
     assert drivers["A"][0].z > 10
     # An importance of zero pushes a feature to the bottom.
     ranked = feature_drivers(frame, ["f_flat", "f_mild"], {"f_flat": 0.0, "f_mild": 1.0}, top=2)
-    assert [d.feature for d in ranked["A"]][0] == "f_mild"
+    assert ranked["A"][0].feature == "f_mild"
