@@ -290,3 +290,31 @@ def test_second_run_refuses_while_one_holds_the_lock_and_stale_data_refuses(clea
     stale = _run("auto", dt.date(2020, 1, 2))
     assert stale.is_failed() and "stale data" in stale.message and "2013-03-01" in stale.message
     assert _orders(clean) == []
+
+
+def test_prefect_timeout_backstop_still_reports_expiry() -> None:
+    """Without the watchdog (API down at the deadline), Prefect's own pause timeout fires: the wait
+    still ends as an expiry the run records, and Prefect ends the run Failed, as documented."""
+    from prefect import flow
+
+    from stockflow.pipeline.approval import ProposedOrder, approval_form, plan_hash
+    from stockflow.pipeline.pause import wait_for_approval
+
+    order = ProposedOrder(
+        symbol="AAA", side="buy", qty=1, reference_price=10, confidence=0.7, probability=0.7,
+        risk_amount=0.3, risk_pct=0.0, notional=10,
+    )  # fmt: skip
+    h = plan_hash([order])
+    seen: list[Any] = []
+
+    @flow(name="pause-backstop")
+    def waits() -> None:
+        seen.append(
+            wait_for_approval(
+                approval_form([order], h, "plan"), plan_hash=h, symbols=["AAA"], timeout_s=2, watchdog=False
+            )
+        )
+
+    state = waits(return_state=True)
+    assert seen and seen[0].expired and seen[0].how == "prefect_timeout" and seen[0].answer is None
+    assert state.is_failed() and "never resumed" in (state.message or "")
