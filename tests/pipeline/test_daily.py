@@ -123,7 +123,8 @@ def test_revalidation_after_approval() -> None:
     # Prices moved more than trading.max_price_move (5%): refused, named.
     moved = {**PRICES, "AAA": Decimal(110)}
     ok, refused = _revalidate(plan, prices_now=moved)
-    assert [r.reason_code for r in refused] == ["revalidate:price_moved"] and "AAA" not in {p.symbol for p in ok}
+    assert [r.reason_code for r in refused] == ["revalidate:price_moved"]
+    assert "AAA" not in {p.symbol for p in ok}
     # Kill switch set while waiting: HALTED sends nothing, REDUCING only the exit.
     ok, refused = _revalidate(plan, state=_state(TradingState.HALTED))
     assert ok == [] and {r.reason_code for r in refused} == {"revalidate:halted"}
@@ -142,10 +143,9 @@ def test_revalidation_after_approval() -> None:
 def test_session_guard(sqlite_engine: Engine) -> None:
     def bars(sym: str, days: list[dt.date]) -> pl.DataFrame:
         n = len(days)
-        return pl.DataFrame(
-            {"symbol": [sym] * n, "session": days, "open": [1.0] * n, "high": [1.0] * n, "low": [1.0] * n,
-             "close": [1.0] * n, "volume": [1.0] * n}  # fmt: skip
-        )
+        one = [1.0] * n
+        prices = {c: one for c in ("open", "high", "low", "close", "volume")}
+        return pl.DataFrame({"symbol": [sym] * n, "session": days, **prices})
 
     d0, d1 = dt.date(2013, 2, 28), dt.date(2013, 3, 1)
     with transaction(sqlite_engine) as s:
@@ -156,7 +156,8 @@ def test_session_guard(sqlite_engine: Engine) -> None:
     assert sc.ok and sc.expected == d1 and sc.fresh == ("AAA",)
     assert "expected 2013-03-01" in sc.stale["OLD"] and "no bars" in sc.stale["NOPE"]
     # A replay as of an earlier day reads nothing after it.
-    assert check_session(sqlite_engine, ["AAA", "OLD"], source="sample", as_of=d0, now=now).fresh == ("AAA", "OLD")
+    replay = check_session(sqlite_engine, ["AAA", "OLD"], source="sample", as_of=d0, now=now)
+    assert replay.fresh == ("AAA", "OLD")
     # A live source expects the last completed session (Monday 2013-03-04 closed at 21:00 UTC).
     live = check_session(sqlite_engine, ["AAA"], source="alpaca", as_of=None, now=now)
     assert not live.ok and live.expected == dt.date(2013, 3, 4) and "stale data" in live.message
