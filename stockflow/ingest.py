@@ -31,8 +31,12 @@ from stockflow.sources.base import LOCATION_COL, ROW_COL, empty_fetch_frame, mer
 from stockflow.store.bars import bar_context, latest_sessions, store_bars
 from stockflow.validation import ROW_ID, ValidationOutcome, report_url, validate_batch
 from stockflow.validation.calendar import NEW_YORK, last_completed_session
+from stockflow.validation.checks import empty_context
 
 OHLCV = ("open", "high", "low", "close", "volume")
+#: Rows breaking these rules are kept only in the quarantine table, not as (quarantined) bars: a bar with
+#: a missing value cannot be stored, and a bar dated in the future would move the incremental cursor.
+NOT_STORED_RULES = frozenset({"not_null", "not_in_future"})
 _MAX_ERRORS_SHOWN = 5
 
 
@@ -295,12 +299,13 @@ def fetch_stage(
         if not (r.symbol in last and r.session is not None and r.session <= last[r.symbol])
     ]
     rejects = _drop_known_rejects(engine, rejects)
+    bars = _drop_known_bad_rows(engine, bars)
     bars = bars.sort(["symbol", "session", LOCATION_COL, ROW_COL], nulls_last=True)
     bars, dup_rejects = _split_exact_duplicates(bars)
     rejects += dup_rejects
     bars = bars.with_row_index(ROW_ID)
     new_symbols = bars.get_column("symbol").unique().to_list()
-    context = bar_context(engine, new_symbols) if new_symbols else bar_context(engine, ["\x00"])
+    context = bar_context(engine, new_symbols) if new_symbols else empty_context()
     ok = tuple(s for s in fetched_symbols if s not in result.errors)
     log.info(
         "%s: fetched %s rows for %d symbols, %s new, %d rejected rows, %d failures",
@@ -431,6 +436,30 @@ def _write_results(
         )
 
 
+def _drop_known_bad_rows(engine: Engine, bars: pl.DataFrame) -> pl.DataFrame:
+    """File rows an earlier run quarantined without storing them (missing value, future date) are not
+    judged again while the file still holds the same values at the same row."""
+    located = bars.filter(pl.col(ROW_COL).is_not_null())
+    if located.height == 0:
+        return bars
+    q = select(QuarantinedRow.location, QuarantinedRow.row_number, QuarantinedRow.raw).where(
+        QuarantinedRow.location.in_(located.get_column(LOCATION_COL).unique().to_list()),
+        QuarantinedRow.rule.in_(list(NOT_STORED_RULES)),
+    )
+    with engine.connect() as conn:
+        known = {
+            (loc, row, raw.get("symbol"), raw.get("session"), *(raw.get(c) for c in OHLCV))
+            for loc, row, raw in conn.execute(q)
+        }
+    if not known:
+        return bars
+    keys = [
+        (r[LOCATION_COL], r[ROW_COL], r["symbol"], r["session"].isoformat(), *(r[c] for c in OHLCV))
+        for r in bars.select(LOCATION_COL, ROW_COL, "symbol", "session", *OHLCV).iter_rows(named=True)
+    ]
+    return bars.filter(pl.Series([k not in known for k in keys]))
+
+
 def _drop_known_rejects(engine: Engine, rejects: list[Reject]) -> list[Reject]:
     """Unparseable rows of a file that an earlier run already quarantined are not quarantined twice."""
     locations = {r.location for r in rejects if r.row is not None}
@@ -472,7 +501,7 @@ def store_stage(
     }
 
     max_share = settings.validation.max_failed_share
-    if share > max_share:
+    if share > max_share and n_quarantined >= settings.validation.min_failed_rows:
         worst = sorted(by_rule.items(), key=lambda kv: -kv[1])
         parts = [f"rule {rule}: {n} rows, e.g. {_example_text(recs, rule)}" for rule, n in worst[:4]]
         msg = (
@@ -505,7 +534,12 @@ def store_stage(
     if flagged_ids:
         bars = bars.with_columns(pl.col(ROW_ID).is_in(list(flagged_ids)).alias("quarantined"))
     # Rows with a missing value cannot be bars (NOT NULL columns): they live only in the quarantine table.
-    storable = bars.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in OHLCV))
+    not_stored = [
+        rid for rid, rules in (outcome.row_rules.items() if outcome else ()) if NOT_STORED_RULES & set(rules)
+    ]
+    storable = bars.filter(
+        pl.all_horizontal(pl.col(c).is_not_null() for c in OHLCV) & ~pl.col(ROW_ID).is_in(not_stored)
+    )
     with transaction(engine) as s:
         _write_results(s, batch.ingest_run_id, outcome, recs)
         stored = store_bars(

@@ -55,6 +55,10 @@ class ValidationSettings(Section):
     missing_sessions_mostly: float = Field(0.98, ge=0, le=1)
     check_calendar: bool = True
     max_examples: int = Field(20, ge=1, le=1000, description="Example rows kept per rule in the stored summary.")
+    min_failed_rows: int = Field(
+        3, ge=1, description="The max_failed_share test needs at least this many quarantined rows (one bad bar "
+        "in a four-symbol daily batch is quarantined, not fatal)."
+    )
 
 
 class FeatureSettings(Section):

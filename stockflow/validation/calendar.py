@@ -43,7 +43,7 @@ def last_completed_session(name: str = "XNYS", now: dt.datetime | None = None) -
 
 def session_positions(dates: pl.Series, name: str = "XNYS") -> tuple[pl.Series, pl.Series]:
     """For each date: its position in the session list (the next session's for a non-session day) and
-    whether it is a session (null outside the calendar's range)."""
+    whether it is a session; both null outside the calendar's range."""
     arr = sessions(name)
     d = dates.cast(pl.Date).to_numpy().astype("datetime64[D]")
     pos = np.searchsorted(arr, d)
@@ -52,5 +52,5 @@ def session_positions(dates: pl.Series, name: str = "XNYS") -> tuple[pl.Series, 
     in_range = (d >= arr[0]) & (d <= arr[-1])
     null = dates.is_null().to_numpy()
     is_session_s = pl.Series("is_session", is_session).set(pl.Series(~in_range | null), None)  # type: ignore[arg-type]
-    pos_s = pl.Series("pos", pos.astype(np.int64)).set(pl.Series(null), None)  # type: ignore[arg-type]
+    pos_s = pl.Series("pos", pos.astype(np.int64)).set(pl.Series(~in_range | null), None)  # type: ignore[arg-type]
     return pos_s, is_session_s

@@ -86,7 +86,9 @@ def _context(settings: Settings) -> Any:
             },
         )
         changed = True
-    if ctx.variables.progress_bars is None or ctx.variables.progress_bars.globally:
+    bars = ctx.variables.progress_bars  # a ProgressBarsConfig, or a dict once read back from the file
+    shown = bars.get("globally", True) if isinstance(bars, dict) else getattr(bars, "globally", True)
+    if bars is None or shown:
         ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
         changed = True
     if ctx.get_config().analytics_enabled is not False:

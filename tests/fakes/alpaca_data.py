@@ -109,13 +109,17 @@ class FakeAlpacaData:
                 return 400, {"code": 40010001, "message": f"invalid symbol: {s}"}
         if query.get("timeframe", ["1Day"])[0] not in ("1Day", "1D"):
             return 422, {"code": 42210000, "message": "only 1Day bars in this fake"}
-        limit = min(int(query.get("limit", [str(self.page_size)])[0] or self.page_size), self.page_size, 10_000)
+        limit = min(
+            int(query.get("limit", [str(self.page_size)])[0] or self.page_size), self.page_size, 10_000
+        )
         token = query.get("page_token", [None])[0]
         offset = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
         rows = self._select(symbols, query.get("start", [None])[0], query.get("end", [None])[0])
         page = rows[offset : offset + limit]
         next_token = (
-            base64.urlsafe_b64encode(str(offset + limit).encode()).decode() if offset + limit < len(rows) else None
+            base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+            if offset + limit < len(rows)
+            else None
         )
         if single is not None:
             return 200, {"bars": [b for _, b in page], "symbol": single, "next_page_token": next_token}
