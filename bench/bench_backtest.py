@@ -30,7 +30,11 @@ import numpy as np
 import polars as pl
 
 DATA = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "sp500_cc0" / "sp500_2018_members_1962-2017_daily.csv.gz"
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "sp500_cc0"
+    / "sp500_2018_members_1962-2017_daily.csv.gz"
 )
 START, END = dt.date(2005, 1, 1), dt.date(2017, 12, 31)
 NOTIONAL = 10_000.0
@@ -66,7 +70,7 @@ def _best(fn: Any, repeat: int = 3) -> tuple[float, Any]:
 def vectorbt_inputs(panel: Any, sp: Any) -> dict[str, np.ndarray]:
     """Entries, exits and sizes that reproduce our engine's order rules in vectorbt.
 
-    An entry decided at the close of t (long target, a bar, at least one share) is an entry signal at
+    An entry decided at the close of t (an entry signal, a bar, at least one share) is an entry signal at
     t+1 with size floor(notional / close[t]); an exit wish (flat target, kept through sessions without
     an opinion, reset by a long target) is an exit signal at t+1. vectorbt ignores entries while in a
     position and exits while flat, as our engine does.
@@ -77,7 +81,7 @@ def vectorbt_inputs(panel: Any, sp: Any) -> dict[str, np.ndarray]:
     tgt = sp.target
     with np.errstate(invalid="ignore", divide="ignore"):
         q = np.floor(NOTIONAL * sp.size / panel.close)
-    ok = (tgt == 1) & panel.valid & (q > 0)
+    ok = sp.entry & panel.valid & (q > 0)
     wish = np.full((T, N), np.nan)
     wish[(tgt == 0) | (tgt == -1)] = 1.0
     wish[tgt == 1] = 0.0
@@ -225,7 +229,9 @@ def run() -> dict[str, Any]:
     try:
         import vectorbt  # noqa: F401
     except ImportError:
-        out["vs_vectorbt"] = "vectorbt not installed: run `uv sync --group dev --group bench` (make bench does)"
+        out["vs_vectorbt"] = (
+            "vectorbt not installed: run `uv sync --group dev --group bench` (make bench does)"
+        )
         return out
 
     cmp: dict[str, Any] = {}

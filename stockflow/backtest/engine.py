@@ -13,7 +13,9 @@ the paper broker), so that replaying it gives the same trades. Per session, in t
 3. close: mark to market; stops follow the high since entry with
    :func:`~stockflow.risk.stops.update_trailing_stop` (starting from
    :func:`~stockflow.risk.stops.initial_stop`), rounded to ``stop_tick`` and never lowered;
-4. decide: exits where the target is no longer long; entries ranked by strength (ties by symbol), sized
+4. decide: exits where the target is no longer long; entries where the strategy allows opening a position
+   (``entry``: e.g. after a stop-out a hold-until strategy waits for a fresh entry condition, as the live
+   loop does), ranked by strength (ties by symbol), sized
    with :func:`stockflow.risk.sizing.position_size` (or a fixed notional) at the close, within the
    order, open-position and exposure limits (positions being exited still count, as in the live risk
    engine) and the cash at the close (exit proceeds are not spent before they arrive).
@@ -108,7 +110,7 @@ def simulate(panel: Panel, sig: SignalPanel, config: BacktestConfig) -> dict[str
     # Value positions at the last known close when a symbol has no bar that session.
     mark = np.nan_to_num(_ffill(close), nan=0.0)
     # Whole-panel arrays once, so that the loop only slices rows.
-    want_long = (sig.target == 1) & valid
+    want_long = sig.entry & valid
     exit_wish = _exit_wish(sig.target)
     fixed = config.sizing == "fixed_notional"
     if fixed:

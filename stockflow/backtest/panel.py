@@ -15,7 +15,8 @@ import polars as pl
 from stockflow.domain.market import BAR_COLUMNS
 from stockflow.errors import ConfigError, DataError
 
-#: Columns of a signal frame (``size`` is optional and defaults to 1).
+#: Columns of a signal frame (``size`` is optional and defaults to 1; ``entry`` is optional and defaults
+#: to ``signal == 1``).
 SIGNAL_COLUMNS: tuple[str, ...] = ("symbol", "session", "signal", "strength")
 
 
@@ -123,11 +124,13 @@ def build_panel(bars: pl.DataFrame, *, start: dt.date | None = None, end: dt.dat
 
 @dataclass(frozen=True)
 class SignalPanel:
-    """Signals aligned to a panel: target (-1/0/1, or -2 = no opinion), strength and size factor."""
+    """Signals aligned to a panel: target (-1/0/1, or -2 = no opinion), whether a new position may be
+    opened (``entry``), strength and size factor."""
 
     target: np.ndarray  # int8 (T, N)
     strength: np.ndarray  # float (T, N)
     size: np.ndarray  # float (T, N), fraction of the normal position size
+    entry: np.ndarray  # bool (T, N): a long target that may also open a position (not only keep one)
 
 
 NO_OPINION = -2
@@ -144,7 +147,7 @@ def align_signals(signals: pl.DataFrame, panel: Panel) -> SignalPanel:
     size = np.ones(shape)
     sig = signals.filter(pl.col("signal").is_not_null())
     if sig.is_empty():
-        return SignalPanel(target, strength, size)
+        return SignalPanel(target, strength, size, target == 1)
     values = sig.get_column("signal").to_numpy()
     bad = (values < -1) | (values > 1) | (values != np.round(values))
     if bad.any():
@@ -163,7 +166,12 @@ def align_signals(signals: pl.DataFrame, panel: Panel) -> SignalPanel:
     if "size" in sig.columns:
         sz = sig.get_column("size").cast(pl.Float64).fill_null(1.0).to_numpy()[keep]
         size[ti, si] = np.clip(np.nan_to_num(sz, nan=1.0), 0.0, 1.0)
-    return SignalPanel(target, strength, size)
+    entry = target == 1
+    if "entry" in sig.columns:
+        allowed = np.zeros(shape, dtype=bool)
+        allowed[ti, si] = sig.get_column("entry").cast(pl.Boolean).fill_null(True).to_numpy()[keep]
+        entry &= allowed
+    return SignalPanel(target, strength, size, entry)
 
 
 def forward_fill(a: np.ndarray) -> np.ndarray:

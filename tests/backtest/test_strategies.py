@@ -60,9 +60,10 @@ def test_hold_state_enters_and_leaves() -> None:
 def test_rsi_holds_from_oversold_until_the_exit_level() -> None:
     rsi = RsiReversion(period=2, lower=30, upper=70, exit_level=50)
     close = np.array([10, 9, 8, 7, 8, 9, 10, 11, 12, 11, 10, 9.0])
-    sig, _ = rsi.compute(close, close, close, close)
+    sig, _, entry = rsi.compute(close, close, close, close)
     r = talib.RSI(close, 2)
     assert np.isnan(sig[:2]).all()
+    assert entry[2:].tolist() == (r[2:] < 30).tolist()  # a new position opens only when oversold
     for t in range(2, len(close)):
         if r[t] < 30:
             assert sig[t] == 1
@@ -76,6 +77,8 @@ def test_ml_thresholds_follow_the_live_rules() -> None:
     sig = probabilities_to_signals(probs, 0.8, 0.5)
     # flat until p >= 0.8, held while p >= 0.5, exit when p < 0.5, in again at 0.9
     assert sig["signal"].to_list() == [0, 1, 1, 0, 1]
+    # opening a position (e.g. again after a stop-out) needs p >= 0.8 itself, as in the live loop
+    assert sig["entry"].to_list() == [False, True, False, False, True]
     from stockflow.config import load_settings
 
     s = load_settings(trading={"auto_threshold": 0.7, "approval_threshold": 0.6})

@@ -1,11 +1,13 @@
 """The strategy interface and the per-symbol machinery shared by the rule-based strategies.
 
 A strategy turns bars into signals: a frame ``symbol, session, signal, strength`` (optionally
-``size``) where ``signal`` is the position the strategy wants after that session's close (1 long,
-0 flat, -1 short/bearish; the engine is long-only and treats -1 as flat), ``strength`` in [0, 1] ranks
-competing entries, and ``size`` in [0, 1] scales the normal position size. Rows where the strategy has
-no opinion (indicator warm-up) are absent. A signal computed on session t uses data up to t only; the
-engine executes it at the next open.
+``size`` and ``entry``) where ``signal`` is the position the strategy wants after that session's close
+(1 long, 0 flat, -1 short/bearish; the engine is long-only and treats -1 as flat), ``strength`` in
+[0, 1] ranks competing entries, ``size`` in [0, 1] scales the normal position size, and ``entry`` says
+whether a long signal may open a new position or only keep one (a hold-until strategy such as RSI
+reversion holds from RSI < 30 until RSI >= 50, but after a stop-out re-enters only below 30 again).
+Rows where the strategy has no opinion (indicator warm-up) are absent. A signal computed on session t
+uses data up to t only; the engine executes it at the next open.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ SIGNAL_SCHEMA: dict[str, pl.DataType] = {
     "session": pl.Date(),
     "signal": pl.Int8(),
     "strength": pl.Float64(),
+    "entry": pl.Boolean(),
 }
 
 
@@ -110,8 +113,9 @@ class IndicatorStrategy(ABC):
     @abstractmethod
     def compute(
         self, open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Signal (float: -1/0/1, NaN = no opinion) and strength of one symbol's bars."""
+    ) -> tuple[np.ndarray, ...]:
+        """Signal (float: -1/0/1, NaN = no opinion), strength and optionally the entry condition (bool)
+        of one symbol's bars; without it every long signal may open a position."""
 
     def params(self) -> dict[str, Any]:
         """The dataclass fields and values."""
@@ -125,14 +129,18 @@ class IndicatorStrategy(ABC):
         n = b.height
         sig = np.full(n, np.nan)
         strength = np.zeros(n)
+        entry = np.ones(n, dtype=bool)
         o, h, lo, c = (b.get_column(k).to_numpy() for k in ("open", "high", "low", "close"))
         for _sym, a, z in symbol_blocks(b):
-            s, st = self.compute(o[a:z], h[a:z], lo[a:z], c[a:z])
-            sig[a:z] = s
-            strength[a:z] = st
+            parts = self.compute(o[a:z], h[a:z], lo[a:z], c[a:z])
+            sig[a:z] = parts[0]
+            strength[a:z] = parts[1]
+            if len(parts) > 2:
+                entry[a:z] = parts[2]
         keep = ~np.isnan(sig)
         out = b.select("symbol", "session").with_columns(
             pl.Series("signal", np.nan_to_num(sig), dtype=pl.Int8),
             pl.Series("strength", np.clip(np.nan_to_num(strength), 0.0, 1.0), dtype=pl.Float64),
+            pl.Series("entry", entry & (np.nan_to_num(sig) == 1), dtype=pl.Boolean),
         )
         return out.filter(pl.Series(keep))

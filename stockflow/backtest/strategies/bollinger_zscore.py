@@ -15,7 +15,8 @@ from stockflow.backtest.strategies.base import IndicatorStrategy, hold_state, re
 class BollingerZScore(IndicatorStrategy):
     """z = (close - SMA(window)) / STDDEV(window). Long from z < -``entry_z`` until z >= -``exit_z``;
     bearish from z > ``entry_z`` until z <= ``exit_z``. Strength ``min(1, |z| / (2 * entry_z))``.
-    (With entry_z = 2 the entry is a close below the lower Bollinger band.)
+    (With entry_z = 2 the entry is a close below the lower Bollinger band.) A new position opens only
+    on z < -``entry_z``.
     """
 
     name: ClassVar[str] = "bollinger_zscore"
@@ -33,7 +34,7 @@ class BollingerZScore(IndicatorStrategy):
 
     def compute(
         self, open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, ...]:
         mean = talib.SMA(close, self.window)
         std = talib.STDDEV(close, self.window, 1.0)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -42,4 +43,4 @@ class BollingerZScore(IndicatorStrategy):
         zz = np.where(valid, z, 0.0)
         long_ = hold_state(zz < -self.entry_z, zz >= -self.exit_z, valid)
         short = hold_state(zz > self.entry_z, zz <= self.exit_z, valid)
-        return long_ - short, np.minimum(np.abs(zz) / (2 * self.entry_z), 1.0)
+        return long_ - short, np.minimum(np.abs(zz) / (2 * self.entry_z), 1.0), zz < -self.entry_z

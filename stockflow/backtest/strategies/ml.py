@@ -32,7 +32,8 @@ def probabilities_to_signals(
     probabilities: pl.DataFrame, entry_threshold: float, exit_threshold: float = 0.5
 ) -> pl.DataFrame:
     """Signals from a frame ``symbol, session, probability``: long from p >= entry until p < exit;
-    bearish (-1) from p <= 1 - entry until p > 1 - exit; flat otherwise.
+    bearish (-1) from p <= 1 - entry until p > 1 - exit; flat otherwise. ``entry`` (may open a
+    position) only where p >= entry.
     """
     if probabilities.is_empty():
         return empty_signals()
@@ -43,7 +44,7 @@ def probabilities_to_signals(
     valid = np.isfinite(p)
     pp = np.where(valid, p, 0.5)
     sig = np.zeros(len(p))
-    for _sym, a, z in symbol_blocks(p_frame):
+    for _sym, a, z in symbol_blocks(p_frame):  # hold states run within each symbol
         long_ = hold_state(pp[a:z] >= entry_threshold, pp[a:z] < exit_threshold, valid[a:z])
         short = hold_state(pp[a:z] <= 1 - entry_threshold, pp[a:z] > 1 - exit_threshold, valid[a:z])
         sig[a:z] = long_ - short
@@ -51,6 +52,9 @@ def probabilities_to_signals(
     out = p_frame.select("symbol", "session").with_columns(
         pl.Series("signal", np.nan_to_num(sig), dtype=pl.Int8),
         pl.Series("strength", np.clip(np.abs(2 * pp - 1), 0, 1), dtype=pl.Float64),
+        # Like the live loop: a flat symbol is bought only at P(up) >= the entry threshold, also right
+        # after a stop-out while the position would otherwise still be "held".
+        pl.Series("entry", (sig == 1) & (pp >= entry_threshold), dtype=pl.Boolean),
     )
     return out.filter(pl.Series(keep))
 

@@ -14,7 +14,8 @@ from stockflow.backtest.strategies.base import IndicatorStrategy, hold_state, re
 @dataclass(frozen=True)
 class RsiReversion(IndicatorStrategy):
     """Long from RSI < ``lower`` until RSI >= ``exit_level``; bearish (-1) from RSI > ``upper`` until
-    RSI <= ``exit_level``; flat otherwise. Strength is ``|RSI - 50| / 50``.
+    RSI <= ``exit_level``; flat otherwise. Strength is ``|RSI - 50| / 50``. A new position opens only
+    on RSI < ``lower`` (after a stop-out the strategy waits for a fresh oversold reading).
     """
 
     name: ClassVar[str] = "rsi_reversion"
@@ -36,10 +37,10 @@ class RsiReversion(IndicatorStrategy):
 
     def compute(
         self, open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, ...]:
         rsi = talib.RSI(close, self.period)
         valid = ~np.isnan(rsi)
         r = np.nan_to_num(rsi, nan=50.0)
         long_ = hold_state(r < self.lower, r >= self.exit_level, valid)
         short = hold_state(r > self.upper, r <= self.exit_level, valid)
-        return long_ - short, np.abs(r - 50.0) / 50.0
+        return long_ - short, np.abs(r - 50.0) / 50.0, r < self.lower
