@@ -22,7 +22,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "bagging_fraction": 0.7,
     "bagging_freq": 1,
     "lambda_l2": 10.0,
-    "num_threads": 2,
+    "num_threads": 1,  # see settings.models.n_threads: OpenMP threads spin badly on busy cores
     "seed": 42,
 }
 
