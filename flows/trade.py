@@ -180,7 +180,7 @@ def _run(
         run_key,
     )
     from stockflow.pipeline.signals import SignalStatus
-    from stockflow.pipeline.store import set_signal_status, update_trade_run
+    from stockflow.pipeline.store import load_signals, set_signal_status, update_trade_run
     from stockflow.risk.state import get_state
 
     log = get_logger()
@@ -323,10 +323,22 @@ def _run(
     _snapshot(settings, engine, broker, summary, sc.expected)
     sent, refused_rows = order_rows_for_report(plan, results, extra_refused)
     summary.update(orders_sent=sent, orders_refused=refused_rows)
+    summary["signal_details"] = [
+        {"symbol": r.symbol, "action": r.action, "probability": round(r.probability, 4),
+         "confidence": round(r.confidence, 4), "route": r.route, "status": r.status,
+         "reason_code": r.reason_code}
+        for r in load_signals(engine, trade_run_id)
+    ]  # fmt: skip
     message = (
         f"{len(sent)} order(s) sent, {len(refused_rows)} refused; equity ${summary['equity']:,.2f}, "
         f"daily P&L ${summary['daily_pnl']:+,.2f}"
     )
+    if signals and all(s.action.value == "hold" for s in signals):
+        message = (
+            f"no order: all {len(signals)} signals are HOLD (the model expects no rise for the flat symbols "
+            f"and no held position to exit); equity ${summary['equity']:,.2f}, "
+            f"daily P&L ${summary['daily_pnl']:+,.2f}"
+        )
     if choice.source != "champion":
         message += f"; {choice.message}"
     if "approval" in summary:

@@ -101,6 +101,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
     sig = summary.get("signals") or {}
     if sig:
         typer.echo("  signals: " + ", ".join(f"{k} {v}" for k, v in sorted(sig.items())))
+    for s in summary.get("signal_details") or []:
+        typer.echo(
+            f"    {s['symbol']}: {s['action'].upper()} P(up)={s['probability']:.3f} "
+            f"confidence {s['confidence']:.3f} -> {s['route']}, {s['status']} ({s['reason_code']})"
+        )
     sent = summary.get("orders_sent") or []
     refused = summary.get("orders_refused") or []
     typer.echo(f"  orders sent: {len(sent)}")
@@ -153,7 +158,7 @@ def register(app: typer.Typer) -> None:
                 fg=typer.colors.RED,
                 err=True,
             )
-            raise typer.Exit(2)
+            sys.exit(2)
         engine = get_engine(settings.db_url)
         upgrade(engine)
         if chosen != "auto":
@@ -193,7 +198,7 @@ def register(app: typer.Typer) -> None:
         _print_summary(summary)
         typer.echo(f"  ({time.perf_counter() - t0:.1f}s; Prefect state {state.name})")
         if state.is_failed():
-            raise typer.Exit(1)
+            sys.exit(1)
 
     @app.command("approve")
     def approve(  # noqa: PLR0917 (typer options)
