@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 from typing import Any
 
 import typer
+
+from stockflow.errors import ConfigError
 
 SOURCES = ("sample", "files", "alpaca", "yfinance")
 
@@ -17,7 +20,7 @@ def _parse_date(value: str | None, option: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+        raise ConfigError(f"{option}: {value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def print_report(report: Any, settings: Any) -> None:
@@ -85,7 +88,7 @@ def register(app: typer.Typer) -> None:
         """Fetch, validate (Great Expectations) and store bars; quarantine bad rows. Runs the Prefect
         flow ``ingest`` (an ephemeral Prefect API is used when none is configured)."""
         if source is not None and source not in SOURCES:
-            raise typer.BadParameter(f"{source!r}: choose one of {', '.join(SOURCES)}", param_hint="--source")
+            raise ConfigError(f"--source: {source!r} is not a source; choose one of {', '.join(SOURCES)}")
         start_d, end_d = _parse_date(start, "--start"), _parse_date(end, "--end")
         syms = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
 
@@ -105,4 +108,5 @@ def register(app: typer.Typer) -> None:
                 fg=typer.colors.YELLOW,
                 err=True,
             )
-            raise typer.Exit(1)
+            # sys.exit, not typer.Exit: the console entry point runs typer outside standalone mode.
+            sys.exit(1)

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class FakeAlpacaData:
     key_id: str = KEY_ID
     secret: str = SECRET
     fail_next: list[int] = field(default_factory=list)  # statuses answered to the next requests
+    delay_s: float = 0.0  # answer this late (to exercise client timeouts)
     requests: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -85,6 +87,8 @@ class FakeAlpacaData:
         with self._lock:
             self.requests.append({"method": method, "path": path, "query": query})
             injected = self.fail_next.pop(0) if self.fail_next else None
+        if self.delay_s:
+            time.sleep(self.delay_s)
         key, secret = headers.get("APCA-API-KEY-ID"), headers.get("APCA-API-SECRET-KEY")
         if not key or not secret:
             return 401, {"code": 40110000, "message": "request is not authorized"}
