@@ -123,6 +123,15 @@ def simulate(panel: Panel, sig: SignalPanel, config: BacktestConfig) -> dict[str
     buy_mult, sell_mult = 1.0 + costs.slip, 1.0 - costs.slip
     per_order, per_share, pct = costs.commission_per_order, costs.commission_per_share, costs.commission_pct
 
+    def commission(q: np.ndarray, px: np.ndarray) -> np.ndarray:
+        # Same formula as Costs.commission / the paper broker, skipping terms that are zero (speed).
+        c = np.full(q.shape, per_order)
+        if per_share:
+            c += per_share * q
+        if pct:
+            c += pct * q * px
+        return c
+
     qty = np.zeros(n_symbols)
     held = np.zeros(n_symbols, dtype=bool)
     flat = np.ones(n_symbols, dtype=bool)
@@ -154,14 +163,15 @@ def simulate(panel: Panel, sig: SignalPanel, config: BacktestConfig) -> dict[str
         n_held -= idx.size
         q = qty[idx]
         px = ref * sell_mult
-        comm = per_order + per_share * q + pct * q * px
+        comm = commission(q, px)
         cash += float((q * px - comm).sum())
         fills.add(t, idx, side=-1, qty=q, price=px, ref=ref, commission=comm, reason=reason)
         qty[idx] = 0.0
         held[idx] = False
         flat[idx] = True
         pend_exit[idx] = False
-        stop[idx] = -np.inf
+        if use_stops:
+            stop[idx] = -np.inf
 
     for t in range(n_sessions):
         vt = valid[t]
@@ -176,7 +186,7 @@ def simulate(panel: Panel, sig: SignalPanel, config: BacktestConfig) -> dict[str
                 ref = opn[t, idx]
                 px = ref * buy_mult
                 q = pend_qty[idx]
-                comm = per_order + per_share * q + pct * q * px
+                comm = commission(q, px)
                 cost = q * px + comm
                 if cost.sum() > cash:
                     # Not all fit: the paper broker fills in submission order (by strength, then symbol).
@@ -197,13 +207,12 @@ def simulate(panel: Panel, sig: SignalPanel, config: BacktestConfig) -> dict[str
                     qty[idx] = q
                     held[idx] = True
                     flat[idx] = False
-                    entry_px[idx] = px
-                    entry_t[idx] = t
                     if use_stops:
+                        entry_px[idx] = px
+                        entry_t[idx] = t
                         hse[idx] = px
                         stop[idx] = [initial_stop(p, config.stop_loss) for p in px.tolist()]
                     fills.add(t, idx, side=1, qty=q, price=px, ref=ref, commission=comm, reason=_ENTRY)
-            pend_qty[pend_order] = 0.0
             pend_order = np.empty(0, dtype=np.int64)
         if use_stops and n_held:
             # 2. Intraday: resting stops (placed after the entry day) meet the day's low. The shared rule
