@@ -26,7 +26,6 @@ from tasks.trading import (
     check_session_task,
     choose_model_task,
     execute_task,
-    ingest_bars,
     predict_signals,
     publish_task,
     reconcile_task,
@@ -49,11 +48,14 @@ def _retrain(symbols: list[str], end: dt.date) -> str | None:
     return None
 
 
+Source = Literal["sample", "files", "alpaca", "yfinance"]
+
+
 @flow(name="trade", retries=0, validate_parameters=True)
 def trade_flow(
     mode: Literal["auto", "manual", "hybrid"] = "auto",
     symbols: list[str] | None = None,
-    source: Literal["sample", "files", "alpaca", "yfinance"] | None = None,
+    source: Source | None = None,
     as_of: dt.date | None = None,
 ) -> State[Any]:
     """Run the daily trade pipeline once (see the module docstring). ``mode``: auto trades every signal
@@ -166,7 +168,7 @@ def _run(
     summary: dict[str, Any],
     *,
     mode: str,
-    source: str,
+    source: Source,
     as_of: dt.date | None,
     lock: Any,
 ) -> State[Any]:
@@ -188,7 +190,11 @@ def _run(
     fr_id = summary["flow_run_id"]
     trade_run_id = summary["trade_run_id"]
 
-    report = ingest_bars(settings, engine, source=source, symbols=syms, flow_run_id=fr_id)
+    from flows.ingest import ingest_flow
+
+    # The ingest flow as a subflow: fetch, Great Expectations validation, store and quarantine, with its
+    # own artifacts (summary, Data Docs link) in the UI.
+    report = ingest_flow(source=source, symbols=syms)
     summary.update(
         rows_ingested=report.rows_stored, rows_new=report.rows_new, symbols_failed=report.symbols_failed
     )

@@ -27,21 +27,10 @@ if TYPE_CHECKING:
     from stockflow.execution.cycle import StartOfRun
     from stockflow.execution.reconcile import ReconcileReport
     from stockflow.execution.submit import ExecutionResult
-    from stockflow.ingest import IngestReport
     from stockflow.pipeline.daily import ModelChoice, Plan, SessionCheck
     from stockflow.pipeline.signals import Signal
 
 TRADING_TAG = "stockflow-trading"
-
-
-@task(name="ingest-bars", cache_policy=NO_CACHE)
-def ingest_bars(
-    settings: Settings, engine: Engine, *, source: str, symbols: list[str], flow_run_id: str | None
-) -> IngestReport:
-    """Fetch, validate (Great Expectations) and store the universe's bars; quarantine bad rows."""
-    from stockflow.ingest import run_ingest
-
-    return run_ingest(settings, engine, source=source, symbols=symbols, flow_run_id=flow_run_id)
 
 
 @task(name="check-session", cache_policy=NO_CACHE)

@@ -80,7 +80,9 @@ def _approval_helper(engine: Any, since: Any, interactive: bool, stop: threading
                     approved.append(o.symbol)
             note = typer.prompt("  note (optional)", default="", show_default=False)
             try:
-                send_approval(p.flow_run_id or "", approve=approved, note=note, plan_hash=p.plan_hash)
+                send_approval(
+                    p.flow_run_id or "", approve=approved, note=note, plan_hash=p.plan_hash, wait_s=60
+                )
                 typer.echo(f"  sent: approved {', '.join(approved) or 'nothing'}; the run resumes")
             except ApprovalError as err:
                 typer.secho(f"  not sent: {err}", fg=typer.colors.RED)

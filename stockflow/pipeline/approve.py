@@ -130,6 +130,21 @@ def read_paused_run(run_id: str) -> PausedRun:
     return _form_of(fr)
 
 
+def wait_until_paused(run_id: str, timeout_s: float) -> PausedRun:
+    """The paused run ``run_id``, waiting up to ``timeout_s`` for it to reach its pause (a plan is
+    stored a moment before the run pauses)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return read_paused_run(run_id)
+        except ApprovalError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
 def send_approval(
     run_id: str,
     *,
@@ -137,17 +152,20 @@ def send_approval(
     reject: Iterable[str] | str | None = None,
     note: str = "",
     plan_hash: str | None = None,
+    wait_s: float = 0.0,
 ) -> dict[str, Any]:
     """Answer the paused trade run ``run_id``: symbols in ``approve`` are approved, every other order of
     the plan is rejected. ``plan_hash`` (optional) pins the plan you looked at. Returns the answer sent.
 
     Raises :class:`ApprovalError` (nothing sent) for an unknown or not-paused run, a symbol not in the
     plan, a symbol both approved and rejected, a plan hash that differs, or an answer Prefect refuses.
+    ``wait_s`` waits that long for a run that is about to pause (the terminal approver of ``stockflow
+    run`` sees the stored plan a moment before the pause).
     """
     from prefect.exceptions import FlowPauseTimeout, NotPausedError
     from prefect.flow_runs import resume_flow_run
 
-    run = read_paused_run(run_id)
+    run = wait_until_paused(run_id, wait_s) if wait_s > 0 else read_paused_run(run_id)
     answer = build_answer(
         run.symbols, run.plan_hash, approve=approve, reject=reject, note=note, expected_hash=plan_hash
     )
