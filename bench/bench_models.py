@@ -10,13 +10,15 @@ Figures:
   model and their ensemble (weights learned on each fold's validation tail) beside the baselines
   (always-up, yesterday, momentum) and the shuffled-label control (LightGBM on permuted labels).
 
-The LSTM is not part of the walk-forward on 488 symbols: one fold is ~250k training windows and takes
-minutes per epoch on 2 cores (its seconds per epoch are measured and reported instead). Rows with
-high < low or a close-to-close move beyond +-75% (the ingest's hard bound) are dropped first, as the
-ingest would quarantine them; their count is reported.
+By default the LSTM is timed (seconds per epoch on a subset) but not walk-forwarded on 488 symbols:
+a fold holds ~250k training windows (~0.6 GB of float32 windows, several seconds per epoch, up to 15
+epochs) and 13 folds add a quarter of an hour; BENCH_MODELS_LSTM_WF=1 adds it as a member of the
+ensemble and as a model of its own. Rows with high < low or a close-to-close move beyond +-75% (the
+ingest's hard bound) are dropped first, as the ingest would quarantine them; their count is reported.
 
 Knobs (environment): BENCH_MODELS_SYMBOLS (all), BENCH_MODELS_FOLDS (13), BENCH_MODELS_TRAIN_DAYS (756),
-BENCH_MODELS_MAX_TRAIN_ROWS (250000), BENCH_MODELS_LSTM_SYMBOLS (60), BENCH_MODELS_LSTM_DAYS (504).
+BENCH_MODELS_MAX_TRAIN_ROWS (250000), BENCH_MODELS_LSTM_SYMBOLS (60), BENCH_MODELS_LSTM_DAYS (504),
+BENCH_MODELS_LSTM_WF (0).
 """
 
 from __future__ import annotations
@@ -125,6 +127,12 @@ def run() -> dict[str, Any]:
     out["oos_window"] = f"{fs[0].test_start} .. {fs[-1].test_end}"
     lgbm = Recipe("lightgbm", params_from_settings("lightgbm", settings.models))
     mom = Recipe("momentum", params_from_settings("momentum", settings.models))
+    lstm = (
+        Recipe("lstm", params_from_settings("lstm", settings.models))
+        if _env("BENCH_MODELS_LSTM_WF", 0)
+        else None
+    )
+    lstm_s: list[float] = []
     parts: list[pl.DataFrame] = []
     lgbm_s: list[float] = []
     control_s: list[float] = []
@@ -147,13 +155,21 @@ def run() -> dict[str, Any]:
         train_rows.append(fitted.fit_rows.height)
         fitted_m = fit_recipes(train, {"momentum_model": mom}, cfg)
         members = [fitted.models["lightgbm"], fitted_m.models["momentum_model"]]
+        if lstm is not None:
+            t = time.perf_counter()
+            members.append(fit_recipes(train, {"lstm": lstm}, cfg).models["lstm"])
+            lstm_s.append(time.perf_counter() - t)
         val = fitted.val_rows
         assert val is not None
         Xv = val.select(cfg.feature_columns).to_numpy()
         ens = EnsembleModel.from_members(
-            members, X_val=Xv, y_val=val.get_column("y_up").cast(pl.Int64).to_numpy()
+            members,
+            X_val=Xv,
+            y_val=val.get_column("y_up").cast(pl.Int64).to_numpy(),
+            groups_val=val.get_column("symbol").to_numpy(),
         )
-        for name, model in (("lightgbm", members[0]), ("momentum_model", members[1]), ("ensemble", ens)):
+        named = [("momentum_model" if m.kind == "momentum" else m.kind, m) for m in members]
+        for name, model in [*named, ("ensemble", ens)]:
             add(name, "model", predict_rows(model, frame, test, cfg.feature_columns))
         t = time.perf_counter()
         ctl = fit_recipes(train, {"control": lgbm}, cfg, shuffle_seed=cfg.seed + 1000 + fold.index)
@@ -167,7 +183,8 @@ def run() -> dict[str, Any]:
             add(name, "baseline", fn(train, test))
         print(
             f"   fold {fold.index}: test {fold.test_start}..{fold.test_end}, "
-            f"train rows {train_rows[-1]:,}, lightgbm {lgbm_s[-1]:.1f}s",
+            f"train rows {train_rows[-1]:,}, lightgbm {lgbm_s[-1]:.1f}s"
+            + (f", lstm {lstm_s[-1]:.1f}s" if lstm_s else ""),
             flush=True,
         )
 
@@ -177,6 +194,8 @@ def run() -> dict[str, Any]:
     out["lightgbm_train_s_per_fold"] = round(float(np.mean(lgbm_s)), 1)
     out["lightgbm_train_rows_per_fold"] = int(np.mean(train_rows))
     out["control_train_s_total"] = round(sum(control_s), 1)
+    if lstm_s:
+        out["lstm_walk_forward_train_s_total"] = round(sum(lstm_s), 1)
     for name, m in metrics.items():
         for k in ("roc_auc", "accuracy", "ic_mean", "ic_t", "ic_n_sessions"):
             v = m.get(k)

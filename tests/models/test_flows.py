@@ -48,6 +48,10 @@ def test_retrain_then_monitor_flows(
     upgrade(engine)
     store(engine, reversal_bars)
 
+    # Nothing to monitor before the first champion: a clear NoModel outcome, not a failure.
+    state = monitor_flow(return_state=True)
+    assert state.name == "NoModel" and "no champion model" in (state.message or "")
+
     # The LSTM runs inside the flow too (one epoch on tiny windows).
     out = retrain_flow(kinds=["lightgbm", "lstm"])
     assert out["promoted"] and out["champion_after"] == out["candidate"], out["reason"]
