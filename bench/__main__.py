@@ -23,7 +23,11 @@ OUT = Path(".bench")
 
 def main(argv: list[str]) -> int:
     here = Path(__file__).parent
-    names = sorted(m.name.removeprefix("bench_") for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
+    names = sorted(
+        m.name.removeprefix("bench_")
+        for m in pkgutil.iter_modules([str(here)])
+        if m.name.startswith("bench_")
+    )
     chosen = argv or names
     OUT.mkdir(exist_ok=True)
     failed = 0
