@@ -69,12 +69,22 @@ class FeatureSettings(Section):
     min_history: int = Field(260, ge=30, description="Bars of history loaded for live features.")
 
 
+ModelKind = Literal["lightgbm", "lstm", "momentum", "ensemble"]
+MemberKind = Literal["lightgbm", "lstm", "momentum"]
+
+
+def _all_kinds() -> list[ModelKind]:
+    return ["lightgbm", "lstm", "momentum", "ensemble"]
+
+
+def _all_members() -> list[MemberKind]:
+    return ["lightgbm", "lstm", "momentum"]
+
+
 class ModelSettings(Section):
     """Training, walk-forward evaluation and promotion."""
 
-    kinds: list[Literal["lightgbm", "lstm", "momentum", "ensemble"]] = Field(
-        default_factory=lambda: ["lightgbm", "lstm", "momentum", "ensemble"]
-    )
+    kinds: list[ModelKind] = Field(default_factory=_all_kinds)
     train_window_days: int = Field(1260, ge=60)
     test_window_days: int = Field(126, ge=5)
     n_folds: int = Field(4, ge=1, le=50)
@@ -86,8 +96,10 @@ class ModelSettings(Section):
     seed: int = 42
     # Added by the models area (issue 3); all additive with defaults.
     val_days: int = Field(
-        250, ge=5, description="Sessions at the end of each training window held out for early stopping, "
-        "calibration and ensemble weights (after a purge gap)."
+        250,
+        ge=5,
+        description="Sessions at the end of each training window held out for early stopping, "
+        "calibration and ensemble weights (after a purge gap).",
     )
     promotion_metric: Literal["log_loss", "brier", "auc", "accuracy", "ic"] = Field(
         "auc",
@@ -95,9 +107,7 @@ class ModelSettings(Section):
         "and the champion by promotion_margin (log_loss/brier: lower is better; auc = pooled ROC AUC; "
         "ic = mean per-session cross-sectional IC).",
     )
-    ensemble_members: list[Literal["lightgbm", "lstm", "momentum"]] = Field(
-        default_factory=lambda: ["lightgbm", "lstm", "momentum"]
-    )
+    ensemble_members: list[MemberKind] = Field(default_factory=_all_members)
     lgbm_num_boost_round: int = Field(300, ge=1)
     lgbm_learning_rate: float = Field(0.03, gt=0, le=1)
     lgbm_num_leaves: int = Field(15, ge=2)
@@ -125,7 +135,8 @@ class DriftSettings(Section):
     request_retrain: bool = True
     # Added by the models area (issue 3).
     method: str | None = Field(
-        None, description="Evidently stattest for every column (e.g. 'ks', 'wasserstein', 'psi'); None = auto."
+        None,
+        description="Evidently stattest for every column (e.g. 'ks', 'wasserstein', 'psi'); None = auto.",
     )
 
 

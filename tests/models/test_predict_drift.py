@@ -32,14 +32,18 @@ def champion_dir(tmp_path_factory: pytest.TempPathFactory, reversal_bars: pl.Dat
     settings = small_settings(tmp)
     cfg = train_config(settings)
     frame = build_features(reversal_bars, settings.features)
-    fitted = fit_recipes(final_window(frame, 250, 1), {"lightgbm": Recipe("lightgbm", {"num_boost_round": 60})}, cfg)
+    fitted = fit_recipes(
+        final_window(frame, 250, 1), {"lightgbm": Recipe("lightgbm", {"num_boost_round": 60})}, cfg
+    )
     out = tmp / "model"
     fitted.models["lightgbm"].save(out)
     reference_frame(fitted, "lightgbm", frame, cfg).write_parquet(out / REFERENCE_FILE)
     return out
 
 
-def _make_champion(engine: Engine, path: Path, version: str = "v-test", fsv: str = FEATURE_SET_VERSION) -> None:
+def _make_champion(
+    engine: Engine, path: Path, version: str = "v-test", fsv: str = FEATURE_SET_VERSION
+) -> None:
     with transaction(engine) as s:
         registry.register(
             s, version=version, kind="lightgbm", params={}, feature_set_version=fsv, artifact_path=str(path),
@@ -79,7 +83,9 @@ def test_predictions_are_stored_once_and_problems_are_skips(
         assert s.scalar(select(func.count()).select_from(PredictionRow)) == 3
         assert s.scalar(select(func.count()).select_from(PredictionSkip)) == 2
 
-    earlier = run_predict(ml_settings, engine, ["AAA", "BBB", "CCC"], as_of=last_session - dt.timedelta(days=7))
+    earlier = run_predict(
+        ml_settings, engine, ["AAA", "BBB", "CCC"], as_of=last_session - dt.timedelta(days=7)
+    )
     assert earlier.session < last_session and len(earlier.predictions) == 3
 
 
@@ -125,11 +131,16 @@ def test_drift_above_threshold_requests_retrain_and_sets_the_flag(
     calm = synthetic_bars(("AAA", "BBB", "CCC"), 900, reversal=0.3, vol=0.01, seed=0)
     wild = synthetic_bars(("AAA", "BBB", "CCC"), 900, reversal=0.3, vol=0.05, seed=0)
     cut = calm.get_column("session").unique().sort()[-30]
-    store(sqlite_engine, pl.concat([calm.filter(pl.col("session") < cut), wild.filter(pl.col("session") >= cut)]))
+    store(
+        sqlite_engine,
+        pl.concat([calm.filter(pl.col("session") < cut), wild.filter(pl.col("session") >= cut)]),
+    )
     _make_champion(sqlite_engine, champion_dir)
     settings = small_settings(tmp_path, drift={"drift_share_threshold": 0.2})
     calls: list[Any] = []
-    res = run_drift(settings, sqlite_engine, request_retrain=lambda: calls.append(1) or "retrain run 42 started")
+    res = run_drift(
+        settings, sqlite_engine, request_retrain=lambda: calls.append(1) or "retrain run 42 started"
+    )
     assert res.drift_share > 0.2 and res.dataset_drift and res.retrain_requested
     assert calls and res.retrain_request == "retrain run 42 started" and drift_flag(sqlite_engine)
     assert {"vol_20", "atr_pct"} <= {c for c, v in res.column_scores.items() if v["drifted"]}
