@@ -21,9 +21,9 @@ from stockflow.backtest.strategies import MLStrategy
 SYMBOLS = ["AAPL", "MSFT", "IBM"]
 TRAIN_END = dt.date(2011, 12, 30)
 WINDOW_START = dt.date(2012, 3, 1)
-N_SESSIONS = 8
+N_SESSIONS = 6
 
-# ~30 s of flow runs (one per session) on top of the shared Prefect test server.
+# ~25 s of flow runs (one per session) on top of the shared Prefect test server.
 pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.slow]
 
 
