@@ -8,6 +8,7 @@ shuffled-label control and the baselines scored on the same folds and rows.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -74,22 +75,25 @@ def walk_forward_quality(
     max_train_rows: int | None = None,
     seed: int = 0,
 ) -> Comparison:
-    """Rolling walk-forward over [oos_start, oos_end]: consecutive test windows of ``test_days`` sessions,
-    each after a purge of ``purge_days`` (default: the label horizon) and a training window of
-    ``train_days`` sessions. Returns the comparison (model, shuffled-label control, always-up,
-    yesterday, momentum) with per-session cross-sectional IC and its t-statistic.
+    """Rolling walk-forward over [oos_start, oos_end]: consecutive test windows of about ``test_days``
+    sessions (as many as cover the period), each after a purge of ``purge_days`` (default: the label
+    horizon) and a training window of ``train_days`` sessions. Returns the comparison (model,
+    shuffled-label control, always-up, yesterday, momentum) with per-session cross-sectional IC and
+    its t-statistic.
     """
     if oos_end is not None:
         frame = frame.filter(pl.col("session") <= oos_end)
     sessions = frame.get_column("session").unique().sort()
     n_oos = int((sessions >= oos_start).sum())
     purge = label_horizon if purge_days is None else purge_days
+    # Enough folds to cover the whole out-of-sample period, each of about ``test_days`` sessions.
+    n_folds = max(math.ceil(n_oos / test_days), 1)
     fs = folds(
         sessions,
         train_days,
-        test_days,
+        max(n_oos // n_folds, 1),
         purge,
-        max(n_oos // test_days, 1),
+        n_folds,
         expanding=False,
         label_horizon=label_horizon,
     )
