@@ -134,17 +134,23 @@ def _figures(comp: Comparison) -> list[tuple[str, Any]]:
             grid[years.index(y), m - 1] = r
         hm = go.Figure(
             go.Heatmap(
-                z=grid,
+                z=[[None if math.isnan(v) else v for v in row] for row in grid],
                 x=_MONTHS,
                 y=[str(y) for y in years],
                 colorscale="RdYlGn",
                 zmid=0,
+                colorbar={"tickformat": ".1%"},
                 text=[[("" if math.isnan(v) else f"{v:.1%}") for v in row] for row in grid],
                 texttemplate="%{text}",
                 hovertemplate="%{y} %{x}: %{text}<extra></extra>",
             )
         )
-        hm.update_layout(title=f"Monthly returns: {name} (costs on)", height=120 + 22 * len(years))
+        hm.update_layout(
+            title=f"Monthly returns: {name} (costs on)",
+            height=max(280, 120 + 28 * len(years)),
+            xaxis={"type": "category"},
+            yaxis={"type": "category", "autorange": "reversed"},
+        )
         figs.append((f"Monthly returns: {name}", hm))
 
     rs = go.Figure()
