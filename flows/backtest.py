@@ -52,7 +52,17 @@ def backtest_flow(
     end: dt.date | None = None,
     costs: CostsParam | None = None,
 ) -> dict[str, Any]:
-    """Backtest ``strategies`` on ``symbols`` over ``start``..``end`` (see the module docstring)."""
+    """Backtest ``strategies`` on ``symbols`` over ``start``..``end`` (see the module docstring).
+
+    Args:
+        strategies: sma_crossover (sma), rsi_reversion (rsi), macd_trend (macd), bollinger_zscore
+            (bollinger), ensemble, ml (walk-forward, retrained inside the window), ml_champion.
+            Default: the four rule-based strategies and the ensemble.
+        symbols: the universe (default: settings data.symbols); must have stored bars.
+        start: first session of the window (default: settings backtest.start, else three years before end).
+        end: last session (default: settings backtest.end, else the latest stored bar).
+        costs: slippage and commissions for the "costs on" runs (default: the paper broker's settings).
+    """
     from stockflow.backtest.service import fail_run, make_request, new_run_key, start_run
     from stockflow.config import load_settings
     from stockflow.db import get_engine, upgrade
