@@ -187,6 +187,10 @@ class LSTMModel(BaseModel):
             verbose=0,
         )
         self.meta["epochs_run"] = len(hist.history.get("loss", []))
+        import tensorflow as tf
+
+        # Keras places the network on a GPU by itself when TensorFlow finds one; the card says which.
+        self.meta["device"] = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
         if callbacks:
             self.meta["best_val_loss"] = callbacks[0].best
 

@@ -10,7 +10,9 @@ promotion decision that is stored with its reason.
 3. pooled metrics and the comparison table (``stockflow.evaluation``); :func:`stockflow.promotion.decide`;
 4. final models of each kind trained on the latest window, saved under ``data_dir/models/<version>/``
    with their card and a drift reference, registered as challengers; the candidate promoted when the
-   rule says so. Registration and promotion happen in one transaction.
+   rule says so. Registration and promotion happen in one transaction. Final models are fitted exactly
+   as in the folds: the window's last ``val_days`` sessions (after a purge) are held out for early
+   stopping, calibration and ensemble weights, and become the drift reference (rows the fit never saw).
 """
 
 from __future__ import annotations

@@ -101,10 +101,11 @@ def with_context(
 ) -> tuple[pl.DataFrame, np.ndarray]:
     """``target`` rows plus up to ``context_rows - 1`` earlier usable rows of each symbol from ``frame``.
 
-    Returns the widened rows (ordered by symbol, session) and a boolean mask of the target rows in it.
+    Returns the widened rows (ordered by symbol, session) and, per widened row, the index of the target
+    row it is (-1 for context rows), so results map back to ``target``'s own order.
     """
     if context_rows <= 1 or target.is_empty():
-        return target, np.ones(target.height, dtype=bool)
+        return target, np.arange(target.height)
     starts = target.group_by("symbol").agg(pl.col("session").min().alias("_first"))
     before = (
         usable_rows(frame)
@@ -113,10 +114,13 @@ def with_context(
         .group_by("symbol", maintain_order=True)
         .tail(context_rows - 1)
         .drop("_first")
-        .with_columns(pl.lit(False).alias("_target"))
+        .with_columns(pl.lit(-1, dtype=pl.Int64).alias("_target"))
     )
     widened = pl.concat(
-        [before.select([*target.columns, "_target"]), target.with_columns(pl.lit(True).alias("_target"))],
+        [
+            before.select([*target.columns, "_target"]),
+            target.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_target")),
+        ],
         how="vertical_relaxed",
     ).sort(["symbol", "session"])
     return widened.drop("_target"), widened.get_column("_target").to_numpy()
@@ -125,10 +129,15 @@ def with_context(
 def predict_rows(
     model: BaseModel, frame: pl.DataFrame, target: pl.DataFrame, cols: Sequence[str]
 ) -> np.ndarray:
-    """P(up) of ``model`` for the ``target`` rows (sorted by symbol, session), with sequence context."""
-    rows, mask = with_context(frame, target, model.context_rows)
+    """P(up) of ``model`` for the ``target`` rows, in their order; sequence models read each symbol's
+    preceding usable rows from ``frame`` as context."""
+    rows, index = with_context(frame, target, model.context_rows)
     X, _, groups = _xy(rows, cols)
-    return model.predict_proba(X, groups=groups)[mask]
+    p = model.predict_proba(X, groups=groups)
+    out = np.empty(target.height)
+    keep = index >= 0
+    out[index[keep]] = p[keep]
+    return out
 
 
 @dataclass

@@ -146,3 +146,32 @@ def test_ensemble_weights_favour_the_informative_member() -> None:
     noise = rng.uniform(0.2, 0.8, 3000)
     w = learn_weights(np.column_stack([good, noise]), y)
     assert w.sum() == pytest.approx(1.0) and w[0] > 0.8
+
+
+def test_sequence_context_and_row_order(lstm_model: Any, feature_arrays: dict[str, Any]) -> None:
+    import datetime as dt
+
+    import polars as pl
+
+    from stockflow.training import predict_rows
+
+    a = feature_arrays
+    g = a["g_test"]
+    day = np.zeros(len(g), dtype=int)
+    for i in range(1, len(g)):
+        day[i] = day[i - 1] + 1 if g[i] == g[i - 1] else 0
+    frame = pl.DataFrame(
+        {"symbol": g, "session": [dt.date(2020, 1, 1) + dt.timedelta(days=int(d)) for d in day]}
+    )
+    frame = frame.with_columns(
+        *[pl.Series(n, a["X_test"][:, j]) for j, n in enumerate(a["names"])], pl.lit(False).alias("warmup")
+    )
+    target = frame.filter(pl.col("session") >= dt.date(2020, 1, 31))
+    shuffled = target.sample(fraction=1.0, shuffle=True, seed=3)
+    p = predict_rows(lstm_model, frame, target, a["names"])
+    p_shuffled = predict_rows(lstm_model, frame, shuffled, a["names"])
+    by_key = dict(zip(zip(target["symbol"], target["session"], strict=True), p, strict=True))
+    assert [by_key[k] for k in zip(shuffled["symbol"], shuffled["session"], strict=True)] == list(p_shuffled)
+    # Without the preceding rows the first windows of each symbol would be padding: different inputs.
+    alone = lstm_model.predict_proba(target.select(a["names"]).to_numpy(), groups=target["symbol"].to_numpy())
+    assert not np.allclose(alone, p)
