@@ -9,9 +9,13 @@ session); GX checks columns, so ``stockflow.validation.checks`` derives those co
   (the last stored, non-quarantined close for the first new row), skipping an isolated spike, so that
   after a one-day 100x typo only the typo row breaks the rule, not the correct day after it.
 - ``sessions_skipped``: exchange sessions between this bar and the symbol's previous bar.
-- ``is_session``: the date is a session of the exchange calendar (null outside its range).
+- ``is_session``: 1 when the date is a session of the exchange calendar, 0 when not (null outside
+  its range).
 - ``days_ahead``: days between the bar and today in New York.
-- ``in_file_order``: the row sits where the file's date order says it should.
+- ``in_file_order``: 1 when the row sits where the file's date order says it should, else 0.
+
+GX gets these flags as numbers, the symbol as a categorical and the derived columns as float32: GX
+copies the whole frame for every metric, and this halves its time on 2.7M rows.
 
 Thresholds come from ``ValidationSettings``. ``max_abs_daily_return`` (x) bounds one-day moves in
 both directions symmetrically in log terms: close/reference must lie in [1 - x, 1 / (1 - x)]
@@ -122,7 +126,7 @@ RULES: tuple[Rule, ...] = (
         "session_day",
         "error",
         "the date is a session of the exchange calendar",
-        lambda v: [gxe.ExpectColumnValuesToBeInSet(column="is_session", value_set=[True])],
+        lambda v: [gxe.ExpectColumnValuesToBeInSet(column="is_session", value_set=[1])],
     ),
     Rule(
         "not_in_future",
@@ -151,7 +155,7 @@ RULES: tuple[Rule, ...] = (
         "file_date_order",
         "warning",
         "rows of a file are in date order (they are sorted on ingest)",
-        lambda v: [gxe.ExpectColumnValuesToBeInSet(column="in_file_order", value_set=[True])],
+        lambda v: [gxe.ExpectColumnValuesToBeInSet(column="in_file_order", value_set=[1])],
     ),
 )
 

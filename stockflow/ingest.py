@@ -541,7 +541,9 @@ def store_stage(
         pl.all_horizontal(pl.col(c).is_not_null() for c in OHLCV) & ~pl.col(ROW_ID).is_in(not_stored)
     )
     with transaction(engine) as s:
+        tq = time.perf_counter()
         _write_results(s, batch.ingest_run_id, outcome, recs)
+        tb = time.perf_counter()
         stored = store_bars(
             s,
             storable,
@@ -549,6 +551,7 @@ def store_stage(
             ingest_run_id=batch.ingest_run_id,
             timeframe=settings.data.timeframe,
         )
+        tc = time.perf_counter()
         s.execute(
             update(IngestRun)
             .where(IngestRun.id == batch.ingest_run_id)
@@ -566,6 +569,7 @@ def store_stage(
             )
         )
     seconds = time.perf_counter() - t0
+    commit_s = time.perf_counter() - tc
     log.info(
         "store: %s rows in %.1fs (%s rows/s)",
         f"{stored:,}",
@@ -590,6 +594,9 @@ def store_stage(
             "fetch_s": round(batch.seconds, 3),
             "validate_s": round(outcome.seconds if outcome else 0.0, 3),
             "store_s": round(seconds, 3),
+            "store_quarantine_s": round(tb - tq, 3),  # quarantine rows + validation summary
+            "store_bars_s": round(tc - tb, 3),
+            "store_commit_s": round(commit_s, 3),
         },
     )
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import polars as pl
-from sqlalchemy import CursorResult, Engine, Table, func, select, update
+from sqlalchemy import CursorResult, Engine, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -210,12 +210,21 @@ def latest_sessions(
     engine: Engine, symbols: Sequence[str] | None = None, timeframe: str = "1Day"
 ) -> dict[str, dt.date]:
     """The last stored session per symbol (quarantined bars count: they were fetched)."""
-    q = select(BarRow.symbol, func.max(BarRow.session)).where(BarRow.timeframe == timeframe)
     if symbols:
-        q = q.where(BarRow.symbol.in_(list(symbols)))
-    q = q.group_by(BarRow.symbol)
+        # One index seek per symbol: a GROUP BY would scan the whole (symbol, timeframe, session) index.
+        q = select(func.max(BarRow.session)).where(
+            BarRow.symbol == bindparam("sym"), BarRow.timeframe == timeframe
+        )
+        out: dict[str, dt.date] = {}
+        with engine.connect() as conn:
+            for sym in dict.fromkeys(symbols):
+                last = conn.execute(q, {"sym": sym}).scalar()
+                if last is not None:
+                    out[sym] = last
+        return out
+    q_all = select(BarRow.symbol, func.max(BarRow.session)).where(BarRow.timeframe == timeframe)
     with engine.connect() as conn:
-        return {s: d for s, d in conn.execute(q)}
+        return {s: d for s, d in conn.execute(q_all.group_by(BarRow.symbol))}
 
 
 def load_bars(
@@ -245,36 +254,30 @@ def load_bars(
     return conform_bars(pl.DataFrame(rows, schema=BAR_SCHEMA, orient="row"))
 
 
-def bar_context(
-    engine: Engine, symbols: Sequence[str] | None = None, timeframe: str = "1Day"
-) -> pl.DataFrame:
+def bar_context(engine: Engine, symbols: Sequence[str], timeframe: str = "1Day") -> pl.DataFrame:
     """Per symbol: the last stored session (quarantined bars count) and the last good close with its
     session, which validation compares the next new bar with. Columns: symbol, last_session,
-    ref_session, ref_close."""
-    t = BarRow.__table__
-    last = select(t.c.symbol, func.max(t.c.session).label("last_session")).where(t.c.timeframe == timeframe)
-    good = select(t.c.symbol, func.max(t.c.session).label("ref_session")).where(
-        t.c.timeframe == timeframe, t.c.quarantined.is_(False)
+    ref_session, ref_close (symbols with nothing stored are absent)."""
+    last_q = select(func.max(BarRow.session)).where(
+        BarRow.symbol == bindparam("sym"), BarRow.timeframe == timeframe
     )
-    if symbols:
-        last = last.where(t.c.symbol.in_(list(symbols)))
-        good = good.where(t.c.symbol.in_(list(symbols)))
-    last_sq = last.group_by(t.c.symbol).subquery()
-    good_sq = good.group_by(t.c.symbol).subquery()
-    q = (
-        select(last_sq.c.symbol, last_sq.c.last_session, good_sq.c.ref_session, t.c.close)
-        .select_from(last_sq)
-        .outerjoin(good_sq, good_sq.c.symbol == last_sq.c.symbol)
-        .outerjoin(
-            t,
-            (t.c.symbol == good_sq.c.symbol)
-            & (t.c.session == good_sq.c.ref_session)
-            & (t.c.timeframe == timeframe),
+    ref_q = (
+        select(BarRow.session, BarRow.close)
+        .where(
+            BarRow.symbol == bindparam("sym"), BarRow.timeframe == timeframe, BarRow.quarantined.is_(False)
         )
+        .order_by(BarRow.session.desc())
+        .limit(1)
     )
-    schema = {"symbol": pl.Utf8, "last_session": pl.Date, "ref_session": pl.Date, "ref_close": pl.Float64}
+    rows = []
     with engine.connect() as conn:
-        rows = conn.execute(q).all()
+        for sym in dict.fromkeys(symbols):
+            last = conn.execute(last_q, {"sym": sym}).scalar()
+            if last is None:
+                continue
+            ref = conn.execute(ref_q, {"sym": sym}).first()
+            rows.append((sym, last, ref[0] if ref else None, ref[1] if ref else None))
+    schema = {"symbol": pl.Utf8, "last_session": pl.Date, "ref_session": pl.Date, "ref_close": pl.Float64}
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 

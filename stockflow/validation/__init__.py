@@ -85,6 +85,15 @@ def _example(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def gx_frame(checked: pl.DataFrame) -> Any:
+    """The pandas frame GX validates: compact dtypes, because GX copies it for every metric."""
+    derived = ("close_ratio", "sessions_skipped", "days_ahead", "is_session", "in_file_order")
+    return checked.with_columns(
+        pl.col("symbol").cast(pl.Categorical),
+        *[pl.col(c).cast(pl.Float32) for c in derived],
+    ).to_pandas()
+
+
 def validate_batch(
     settings: Settings,
     batch: pl.DataFrame,
@@ -110,7 +119,7 @@ def validate_batch(
         calendar=settings.data.calendar,
         check_calendar=v.check_calendar,
     )
-    frame = checked.select(CHECK_COLUMNS).to_pandas()
+    frame = gx_frame(checked.select(CHECK_COLUMNS))
     from stockflow.validation.gx_runner import run_checkpoint
 
     result = run_checkpoint(settings, frame, build_suite(v), run_name=run_name)
