@@ -280,7 +280,7 @@ def test_answer_for_another_plan_sends_nothing(clean: Engine, monkeypatch: pytes
     assert sig and all(r.status == "rejected" and r.reason_code == "approval:plan_mismatch" for r in sig)
 
 
-def test_second_run_refuses_while_one_holds_the_lock_and_stale_data_refuses(clean: Engine) -> None:
+def test_refusals_lock_stale_data_and_unknown_symbols(clean: Engine) -> None:
     from stockflow.execution import run_lock
 
     with run_lock(clean, "a concurrent trade run"):
@@ -289,6 +289,12 @@ def test_second_run_refuses_while_one_holds_the_lock_and_stale_data_refuses(clea
     assert _orders(clean) == []
     stale = _run("auto", dt.date(2020, 1, 2))
     assert stale.is_failed() and "stale data" in stale.message and "2013-03-01" in stale.message
+    from flows.trade import trade_flow
+
+    unknown = trade_flow(mode="auto", symbols=["ZZZZ"], return_state=True)
+    assert unknown.is_failed() and "ZZZZ" in (unknown.message or "")
+    malformed = trade_flow(mode="auto", symbols=["AA PL"], return_state=True)
+    assert malformed.is_failed() and "invalid symbol 'AA PL'" in (malformed.message or "")
     assert _orders(clean) == []
 
 
