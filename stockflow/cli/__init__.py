@@ -41,7 +41,8 @@ def main() -> None:
     """Console-script entry point: expected errors print one clear message, not a traceback."""
     _quiet_environment()
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode click returns typer.Exit's code instead of exiting with it.
+        rv = app(standalone_mode=False)
     except StockflowError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         sys.exit(2)
@@ -57,3 +58,5 @@ def main() -> None:
             err.show()
             sys.exit(err.exit_code)
         raise
+    if isinstance(rv, int) and rv:
+        sys.exit(rv)
