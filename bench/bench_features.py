@@ -6,8 +6,8 @@ skipped symbols; then (unless BENCH_FEATURES_QUALITY=0) an honest out-of-sample 
 walk-forward over 2005-2017, per-session cross-sectional IC of a plain LightGBM on these features
 against momentum, yesterday, always-up and a shuffled-label control.
 
-Knobs (environment): BENCH_FEATURES_QUALITY (1), BENCH_QUALITY_TRAIN_DAYS (756), BENCH_QUALITY_TEST_DAYS
-(252), BENCH_QUALITY_MAX_TRAIN_ROWS (200000), BENCH_QUALITY_ROUNDS (100), BENCH_QUALITY_THREADS (1),
+Knobs (environment): BENCH_FEATURES_QUALITY (1), BENCH_QUALITY_TRAIN_DAYS (1260), BENCH_QUALITY_TEST_DAYS
+(252), BENCH_QUALITY_MAX_TRAIN_ROWS (400000), BENCH_QUALITY_ROUNDS (100), BENCH_QUALITY_THREADS (1),
 BENCH_QUALITY_MODELS ("cs"; "cs,dir" adds LightGBM on the direction label; the shuffled-label control
 retrains the first one).
 """
@@ -170,13 +170,13 @@ def quality(frame: pl.DataFrame) -> dict[str, Any]:
     labels = {"lgbm_cs": "y_cs_up", "lgbm_dir": "y_up"}
     t0 = time.perf_counter()
     comp = walk_forward_quality(
-        add_cross_sectional_label(frame.filter(pl.col("session") >= dt.date(1999, 1, 1))),
+        add_cross_sectional_label(frame.filter(pl.col("session") >= dt.date(1998, 1, 1))),
         models,
         oos_start=dt.date(2005, 1, 1),
-        train_days=int(env("BENCH_QUALITY_TRAIN_DAYS", "756")),
+        train_days=int(env("BENCH_QUALITY_TRAIN_DAYS", "1260")),
         test_days=int(env("BENCH_QUALITY_TEST_DAYS", "252")),
         train_labels={m: labels[m] for m in models},
-        max_train_rows=int(env("BENCH_QUALITY_MAX_TRAIN_ROWS", "200000")),
+        max_train_rows=int(env("BENCH_QUALITY_MAX_TRAIN_ROWS", "400000")),
         shuffled_control=next(iter(models)),
     )
     out = {"quality_s": round(time.perf_counter() - t0, 1), **quality_summary(comp)}
