@@ -7,6 +7,9 @@ Public API (contract in docs/design.md)::
     build_features_report(bars, settings) -> FeatureResult  # + skipped symbols with reasons
     FEATURE_COLUMNS, FEATURE_SET_VERSION, MIN_HISTORY, required_history(settings)
     save_features(result, settings) -> Path; load_features(settings, version=None) -> pl.DataFrame
+
+Also: ``stockflow.features.run.compute_and_store`` (the whole stage, used by ``tasks.features`` and the
+CLI) and ``stockflow.features.leakage`` (truncation-invariance and warm-up-stability checks).
 """
 
 from stockflow.features.build import (
