@@ -5,7 +5,8 @@ deployments for ``prefect deploy`` (a test checks that both agree; :func:`render
 file). Schedules are cron expressions in America/New_York, so they follow the exchange's clock through
 daylight-saving changes.
 
-Concurrency: ``trade`` and ``kill-switch`` run at most one at a time (a deployment concurrency limit).
+Concurrency: ``trade`` and ``kill-switch`` run at most one at a time (a deployment concurrency limit; the
+trade flow also holds the database trading lock, which covers its approval pause, see GLOBAL_LIMITS).
 A second ``trade`` run while one is running is cancelled rather than queued: a queued trade would run
 late, on a session that is no longer the current one. Kill-switch changes queue, so every change of the
 trading state is applied, in order. Retrain is limited to one at a time because two trainings would
@@ -25,22 +26,24 @@ WORK_POOL = "stockflow"
 #: Tag carried by every stockflow deployment.
 PROJECT_TAG = "stockflow"
 
-#: Global concurrency limit a trade run holds from start to end, its approval pause included. Prefect's
-#: deployment concurrency limit releases its slot while a run is Paused, so on its own it would let a
-#: second trade run start while the first waits for approval.
-TRADING_LOCK = "stockflow-trading"
 #: Global concurrency limits created (or updated) when the deployments are registered: name -> slots.
-GLOBAL_LIMITS: Mapping[str, int] = {TRADING_LOCK: 1}
+#: None for now. Note: Prefect's *deployment* concurrency limit releases its slot while a run is Paused, so
+#: on its own it lets a second trade run start while the first waits for approval; the trade flow closes
+#: that gap with the database trading lock (stockflow.execution.run_lock) held across the pause. A flow
+#: that needs the same with Prefect alone holds a global limit listed here with
+#: ``prefect.concurrency.sync.concurrency(name, strict=True)`` around its pause (tests/ops/standin.py).
+GLOBAL_LIMITS: Mapping[str, int] = {}
 
 CollisionStrategy = Literal["ENQUEUE", "CANCEL_NEW"]
 
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    """A cron schedule in :data:`TIMEZONE`; ``slug`` identifies it so re-registering updates it in place."""
+    """A cron schedule in :data:`TIMEZONE`. (No slug: Prefect's UI then shows the schedule in words,
+    "At 04:30 PM, Monday through Friday (America/New_York)"; re-registering replaces a deployment's
+    schedules either way, so nothing is duplicated.)"""
 
     cron: str
-    slug: str
     description: str = ""
     parameters: Mapping[str, Any] = field(default_factory=dict)
 
@@ -64,6 +67,9 @@ class DeploymentSpec:
     tags: tuple[str, ...] = ()
     schedules: tuple[ScheduleSpec, ...] = ()
     concurrency: ConcurrencySpec | None = None
+    #: Default parameters taken from stockflow's settings when the deployments are served
+    #: (parameter -> dotted settings path), e.g. the trade mode from ``trading.mode``.
+    settings_parameters: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def flow_name(self) -> str:
@@ -87,15 +93,15 @@ CATALOG: tuple[DeploymentSpec, ...] = (
         entrypoint="flows/trade.py:trade_flow",
         description=(
             "Daily trading pipeline after the close: ingest -> validate -> features -> predict -> signals "
-            "-> risk -> approval -> execute -> reconcile -> snapshot. Mode comes from settings "
-            "(trading.mode) unless given; hybrid and manual pause for approval in the UI."
+            "-> risk -> approval -> execute -> reconcile -> snapshot. The default mode is the setting "
+            "trading.mode when `stockflow up` started; hybrid and manual pause for approval in the UI."
         ),
         parameters={},
+        settings_parameters={"mode": "trading.mode"},
         tags=("trading",),
         schedules=(
             ScheduleSpec(
                 cron="30 16 * * 1-5",
-                slug="trade-weekdays-after-close",
                 description="Weekdays 16:30 New York, after the 16:00 close (no run on weekends).",
             ),
         ),
@@ -110,7 +116,6 @@ CATALOG: tuple[DeploymentSpec, ...] = (
         schedules=(
             ScheduleSpec(
                 cron="10 16 * * 1-5",
-                slug="ingest-weekdays-after-close",
                 description="Weekdays 16:10 New York, so the trade run at 16:30 finds fresh bars.",
             ),
         ),
@@ -124,7 +129,6 @@ CATALOG: tuple[DeploymentSpec, ...] = (
         schedules=(
             ScheduleSpec(
                 cron="0 6 * * 6",
-                slug="retrain-weekly",
                 description="Saturdays 06:00 New York; run it on demand from the UI or the CLI too.",
             ),
         ),
@@ -139,7 +143,6 @@ CATALOG: tuple[DeploymentSpec, ...] = (
         schedules=(
             ScheduleSpec(
                 cron="0 18 * * 1-5",
-                slug="monitor-weekdays-evening",
                 description="Weekdays 18:00 New York, after the trade run.",
             ),
         ),
@@ -173,21 +176,40 @@ def by_name(name: str, catalog: tuple[DeploymentSpec, ...] = CATALOG) -> Deploym
     raise KeyError(f"no deployment {name!r}; known: {', '.join(s.name for s in catalog)}")
 
 
+def default_parameters(spec: DeploymentSpec, settings: Any | None = None) -> dict[str, Any]:
+    """``spec.parameters`` plus the ones read from ``settings`` (default settings when None)."""
+    params = dict(spec.parameters)
+    if spec.settings_parameters:
+        if settings is None:
+            from stockflow.config.settings import Settings
+
+            settings = Settings.model_construct()  # defaults only, no file or environment
+        for name, path in spec.settings_parameters.items():
+            value: Any = settings
+            for part in path.split("."):
+                value = getattr(value, part)
+            params[name] = value
+    return params
+
+
 def prefect_yaml_dict(catalog: tuple[DeploymentSpec, ...] = CATALOG) -> dict[str, Any]:
-    """The content of ``prefect.yaml`` for ``catalog`` (for ``prefect deploy --all`` with a process pool)."""
+    """The content of ``prefect.yaml`` for ``catalog`` (for ``prefect deploy --all`` with a process pool).
+
+    Parameters taken from settings appear with their default values (``stockflow up`` uses the actual
+    settings).
+    """
     deployments: list[dict[str, Any]] = []
     for spec in catalog:
         d: dict[str, Any] = {
             "name": spec.name,
             "description": spec.description,
             "entrypoint": spec.entrypoint,
-            "parameters": dict(spec.parameters),
+            "parameters": default_parameters(spec),
             "tags": spec.all_tags,
             "schedules": [
                 {
                     "cron": s.cron,
                     "timezone": TIMEZONE,
-                    "slug": s.slug,
                     "active": True,
                     **({"parameters": dict(s.parameters)} if s.parameters else {}),
                 }

@@ -2,7 +2,8 @@
 
 Started by ``stockflow up`` (which also starts the Prefect server and the reports server); it can also be
 run alone against any Prefect API (``PREFECT_API_URL``). Registering is an upsert by flow and deployment
-name, and schedules carry a slug, so starting again updates the deployments instead of duplicating them.
+name that replaces the deployment's schedules, so starting again updates the deployments instead of
+duplicating them.
 
 When this process stops (Ctrl-C, SIGTERM) Prefect pauses the served deployments and deletes their future
 scheduled runs: nothing piles up as "late" while the operation is down. Starting again resumes them.
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from deployments.catalog import CATALOG, GLOBAL_LIMITS, TIMEZONE, DeploymentSpec
+from deployments.catalog import CATALOG, GLOBAL_LIMITS, TIMEZONE, DeploymentSpec, default_parameters
 
 if TYPE_CHECKING:
     from prefect import Flow
@@ -68,8 +69,11 @@ def ensure_global_limits(limits: dict[str, int]) -> None:
             client.upsert_global_concurrency_limit_by_name(name, slots)
 
 
-def build_deployment(spec: DeploymentSpec, root: Path = PROJECT_ROOT) -> RunnerDeployment:
-    """The served deployment for ``spec``: schedules in New York time, limits, tags, default parameters.
+def build_deployment(
+    spec: DeploymentSpec, root: Path = PROJECT_ROOT, settings: Any = None
+) -> RunnerDeployment:
+    """The served deployment for ``spec``: schedules in New York time, limits, tags, default parameters
+    (those taken from settings read from ``settings``, default: the loaded settings).
 
     Loading the entrypoint imports the flow module; errors propagate.
     """
@@ -95,11 +99,10 @@ def build_deployment(spec: DeploymentSpec, root: Path = PROJECT_ROOT) -> RunnerD
             name=spec.name,
             # to_deployment(cron=...) has no time zone: build the schedules ourselves.
             schedules=[
-                Cron(s.cron, timezone=TIMEZONE, slug=s.slug, parameters=dict(s.parameters) or None)
-                for s in spec.schedules
+                Cron(s.cron, timezone=TIMEZONE, parameters=dict(s.parameters) or None) for s in spec.schedules
             ],
             concurrency_limit=concurrency,
-            parameters=dict(spec.parameters),
+            parameters=default_parameters(spec, settings if settings is not None else _settings()),
             description=spec.description,
             tags=spec.all_tags,
             enforce_parameter_schema=True,
@@ -109,6 +112,12 @@ def build_deployment(spec: DeploymentSpec, root: Path = PROJECT_ROOT) -> RunnerD
     # shows "flows/trade.py:trade_flow" and not a path of this machine.
     deployment.entrypoint = spec.entrypoint
     return deployment
+
+
+def _settings() -> Any:
+    from stockflow.config import load_settings
+
+    return load_settings()
 
 
 def build_deployments(
@@ -127,12 +136,40 @@ def build_deployments(
     return built, failures
 
 
+def wait_for_api(api_url: str, timeout_s: float) -> bool:
+    """Poll ``<api_url>/health`` until it answers 200; False after ``timeout_s``."""
+    import os
+    import time
+
+    from stockflow.ops.local import http_get
+
+    auth = os.environ.get("PREFECT_API_AUTH_STRING") or None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if http_get(f"{api_url}/health", auth=auth, timeout=2)[0] == 200:
+            return True
+        time.sleep(0.25)
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve the deployments until interrupted. Returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m deployments.serve", description=__doc__.split("\n")[0])
     parser.add_argument("--catalog", help="module:attribute of another catalog (tests use this)")
     parser.add_argument("--strict", action="store_true", help="refuse to start when a flow does not load")
     parser.add_argument("--limit", type=int, default=None, help="max flow runs at the same time")
+    parser.add_argument(
+        "--wait-api",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait up to SECONDS for the Prefect API to be healthy before registering",
+    )
+    parser.add_argument(
+        "--cancel-unfinished",
+        action="store_true",
+        help="before serving, cancel runs of these deployments left Paused/Running by a process that died",
+    )
     args = parser.parse_args(argv)
 
     import os
@@ -151,7 +188,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
     from prefect import serve
+    from prefect.settings import PREFECT_API_URL
 
+    api_url = PREFECT_API_URL.value() or ""
+    if args.wait_api and not wait_for_api(api_url, args.wait_api):
+        print(
+            f"stockflow: the Prefect API at {api_url} did not answer within {args.wait_api:.0f}s", flush=True
+        )
+        return 1
+    if args.cancel_unfinished and api_url:
+        from stockflow.ops.local import settle_runs
+
+        cancelled = settle_runs(
+            api_url,
+            [s.full_name for s in catalog],
+            "left unfinished by a previous `stockflow up` that did not stop cleanly",
+            pause=False,
+            auth=os.environ.get("PREFECT_API_AUTH_STRING") or None,
+        )
+        if cancelled:
+            print(f"stockflow: cancelled {len(cancelled)} run(s) left unfinished: {cancelled}", flush=True)
     ensure_global_limits(load_global_limits(args.catalog))
 
     names = ", ".join(f"{d.flow_name}/{d.name}" for d in deployments)

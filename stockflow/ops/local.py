@@ -31,6 +31,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,9 @@ def child_env(
             "PREFECT_SERVER_API_PORT": str(config.prefect_port),
             REPORTS_URL_ENV: env.get(REPORTS_URL_ENV) or config.reports_url,
             "STOCKFLOW_REPORTS_DIR": str(config.reports_dir),
+            # Flows build report links from these settings: they must name the ports actually used.
+            "STOCKFLOW_SERVER__PREFECT_PORT": str(config.prefect_port),
+            "STOCKFLOW_SERVER__REPORTS_PORT": str(config.reports_port),
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -227,6 +231,59 @@ def read_deployments(api_url: str, *, auth: str | None = None) -> list[dict[str,
     return deployments
 
 
+def _die_with_parent(sig: int) -> None:
+    """In the child, before exec: ask Linux to send ``sig`` when the parent dies, so that a killed
+    `stockflow up` (kill -9, a crashed test) does not leave a server holding its port. No-op elsewhere."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, sig)
+    except (OSError, AttributeError):  # not Linux
+        pass
+
+
+def settle_runs(
+    api_url: str, full_names: Sequence[str], reason: str, *, pause: bool, auth: str | None = None
+) -> list[str]:
+    """Optionally pause the deployments ``full_names`` (which deletes their future scheduled runs), and
+    mark their unfinished runs (Paused, Running, Pending, Cancelling) Cancelled with ``reason``.
+
+    Used when the process that executes those runs has ended (or before a new one starts): nothing can
+    finish them, and an approval given later must not look as if it could still trade. Returns the ids
+    of the cancelled runs.
+    """
+    wanted = set(full_names)
+    deployments = [d for d in read_deployments(api_url, auth=auth) if d["full_name"] in wanted]
+    if pause:
+        for d in deployments:
+            http_post_json(f"{api_url}/deployments/{d['id']}/pause_deployment", {}, auth=auth)
+    if not deployments:
+        return []
+    status, runs = http_post_json(
+        f"{api_url}/flow_runs/filter",
+        {
+            "flow_runs": {
+                "deployment_id": {"any_": [d["id"] for d in deployments]},
+                "state": {"type": {"any_": ["PAUSED", "RUNNING", "PENDING", "CANCELLING"]}},
+            },
+            "limit": 200,
+        },
+        auth=auth,
+    )
+    cancelled: list[str] = []
+    for run in runs if status == 200 and isinstance(runs, list) else []:
+        st, _ = http_post_json(
+            f"{api_url}/flow_runs/{run['id']}/set_state",
+            {"state": {"type": "CANCELLED", "name": "Cancelled", "message": reason}, "force": True},
+            auth=auth,
+        )
+        if st in (200, 201):
+            cancelled.append(str(run["id"]))
+    return cancelled
+
+
 def _tail(path: Path, lines: int = 25) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -251,10 +308,10 @@ class LocalOperation:
         self.auth = self.env.get(CLIENT_AUTH_ENV) or None
         self.timings: dict[str, float] = {}
         self.missing_deployments: list[str] = []
-        self.orphans_cancelled: list[str] = []
         self.reports: ReportsServer | None = None
         self._children: list[_Child] = []
         self._t0 = 0.0
+        self._serve_log_offset = 0
 
     # ----------------------------------------------------------------------------------------- start
     def start(self) -> LocalOperation:
@@ -272,18 +329,16 @@ class LocalOperation:
         cfg.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._start_server()
+            # The serve process imports Prefect and the flows (seconds) while the server boots; it waits
+            # for the API itself before it registers anything.
+            self._start_serve()
             self._wait_api()
             self.timings["api_healthy_s"] = self._elapsed()
             self._wait_ui()
             self.timings["ui_served_s"] = self._elapsed()
-            # Runs left unfinished by an operation that did not stop cleanly cannot continue: say so.
-            self.orphans_cancelled = self._settle_runs(
-                "left unfinished by a previous `stockflow up` that did not stop cleanly", pause=False
-            )
             self.reports = ReportsServer(
                 cfg.reports_dir, cfg.host, cfg.reports_port, allow_remote=not is_loopback(cfg.host)
             ).start()
-            self._start_serve()
             self._wait_deployments()
             self.timings["deployments_ready_s"] = self._elapsed()
             self._write_state()
@@ -309,6 +364,10 @@ class LocalOperation:
                 # Own process group: a terminal Ctrl-C reaches only `stockflow up`, which stops the
                 # children in order; stopping a child ends the processes it started as well.
                 start_new_session=True,
+                # The server stops quickly on SIGTERM; the serve process would try to pause its
+                # deployments on an API that is going away and hang, so it gets SIGKILL (its runs are
+                # cancelled by the next start, --cancel-unfinished).
+                preexec_fn=partial(_die_with_parent, signal.SIGKILL if name == "serve" else signal.SIGTERM),  # noqa: PLW1509
             )
         finally:
             out.close()
@@ -335,7 +394,18 @@ class LocalOperation:
         )
 
     def _start_serve(self) -> None:
-        argv = [sys.executable, "-m", "deployments.serve"]
+        serve_log = self.config.log_dir / "serve.log"
+        # Only this start's lines count when waiting for the registration.
+        self._serve_log_offset = serve_log.stat().st_size if serve_log.exists() else 0
+        argv = [
+            sys.executable,
+            "-m",
+            "deployments.serve",
+            "--wait-api",
+            str(self.config.startup_timeout_s),
+            # Runs left unfinished by an operation that did not stop cleanly cannot continue: say so.
+            "--cancel-unfinished",
+        ]
         if self.config.catalog:
             argv += ["--catalog", self.config.catalog]
         if self.config.serve_limit:
@@ -379,7 +449,7 @@ class LocalOperation:
     def _wait_deployments(self) -> None:
         wanted = set(self._wanted_names())
         serve_log = self.config.log_dir / "serve.log"
-        start_size = serve_log.stat().st_size if serve_log.exists() else 0
+        start_size = self._serve_log_offset
 
         def registered() -> bool:
             text = serve_log.read_text(errors="replace")[start_size:] if serve_log.exists() else ""
@@ -459,10 +529,6 @@ class LocalOperation:
         self._remove_state()
         return codes
 
-    def _our_deployments(self) -> list[dict[str, Any]]:
-        wanted = set(self._wanted_names())
-        return [d for d in read_deployments(self.config.api_url, auth=self.auth) if d["full_name"] in wanted]
-
     def _wanted_names(self) -> tuple[str, ...]:
         if self.config.deployment_names:
             return self.config.deployment_names
@@ -471,35 +537,7 @@ class LocalOperation:
         return tuple(spec.full_name for spec in load_catalog(self.config.catalog))
 
     def _settle_runs(self, reason: str, *, pause: bool = True) -> list[str]:
-        """Pause our deployments (optional) and cancel their unfinished runs; returns the cancelled ids."""
-        deployments = self._our_deployments()
-        api = self.config.api_url
-        if pause:
-            for d in deployments:
-                http_post_json(f"{api}/deployments/{d['id']}/pause_deployment", {}, auth=self.auth)
-        if not deployments:
-            return []
-        status, runs = http_post_json(
-            f"{api}/flow_runs/filter",
-            {
-                "flow_runs": {
-                    "deployment_id": {"any_": [d["id"] for d in deployments]},
-                    "state": {"type": {"any_": ["PAUSED", "RUNNING", "PENDING", "CANCELLING"]}},
-                },
-                "limit": 200,
-            },
-            auth=self.auth,
-        )
-        cancelled: list[str] = []
-        for run in runs if status == 200 and isinstance(runs, list) else []:
-            st, _ = http_post_json(
-                f"{api}/flow_runs/{run['id']}/set_state",
-                {"state": {"type": "CANCELLED", "name": "Cancelled", "message": reason}, "force": True},
-                auth=self.auth,
-            )
-            if st in (200, 201):
-                cancelled.append(str(run["id"]))
-        return cancelled
+        return settle_runs(self.config.api_url, self._wanted_names(), reason, pause=pause, auth=self.auth)
 
     def _stop_child(self, child: _Child) -> int | None:
         proc = child.proc

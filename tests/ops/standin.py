@@ -77,6 +77,16 @@ CATALOG: tuple[DeploymentSpec, ...] = (
         description="Stand-in: typed parameters.",
         parameters={"mode": "hybrid"},
         tags=("test",),
-        schedules=(ScheduleSpec(cron="30 16 * * 1-5", slug="standin-typed-weekdays"),),
+        schedules=(ScheduleSpec(cron="30 16 * * 1-5"),),
     ),
 )
+
+
+def _with_project() -> tuple[DeploymentSpec, ...]:
+    from deployments.catalog import CATALOG as PROJECT
+
+    return (*PROJECT, *CATALOG)
+
+
+#: The project's deployments plus the stand-ins (the end-to-end tests serve both from one operation).
+WITH_PROJECT: tuple[DeploymentSpec, ...] = _with_project()

@@ -1,0 +1,361 @@
+"""End to end in a real browser: `stockflow up`, the Prefect UI, an approval form, the orders sent.
+
+The module starts the real `stockflow up` command (on free ports, with its state in a temp dir) serving
+the project's deployments plus two stand-ins, and drives Debian's headless chromium with Playwright:
+
+- the stand-in approval run proves the UI form mechanics on their own (pause, form, resume, input);
+- the ``trade`` deployment in hybrid mode on the sample data pauses for approval; the test approves one
+  order and rejects another in the form, resumes, and checks in the database and at the paper broker
+  that exactly the approved order was sent; it measures the time from "Submit" to the order
+  acknowledged, saves screenshots, and opens the report links.
+
+Screenshots and the measured figures go to ``<tmp>/reports/e2e/``; with STOCKFLOW_UPDATE_DOC_IMAGES=1 the
+screenshots are also copied to docs/img/.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stockflow.ops.local import free_port, http_get
+from tests.ops import api
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ROOT = Path(__file__).resolve().parents[2]
+AS_OF = "2012-03-30"  # a replay session where the small LightGBM is bullish on the symbols
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason=f"{CHROMIUM} missing: install Debian's chromium (`make browser-deps`)"
+    ),
+]
+
+
+@dataclass
+class Operation:
+    """The running `stockflow up` and what the tests learn about it."""
+
+    proc: subprocess.Popen[str]
+    base: Path
+    ui_url: str
+    api_url: str
+    reports_url: str
+    db_url: str
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def out_dir(self) -> Path:
+        d = self.base / "reports" / "e2e"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+
+def _trading_env(base: Path) -> dict[str, str]:
+    """Settings of the served flows: sample data replayed at AS_OF, a small LightGBM, hybrid thresholds
+    that send every BUY to approval (auto only at 0.9+)."""
+    return {
+        "STOCKFLOW_DATA_DIR": str(base / "data"),
+        "STOCKFLOW_REPORTS_DIR": str(base / "reports"),
+        "STOCKFLOW_DATABASE_URL": f"sqlite:///{base / 'data' / 'stockflow.db'}",
+        "STOCKFLOW_DATA__SYMBOLS": '["AAPL","MSFT","IBM"]',
+        "STOCKFLOW_MODELS__KINDS": '["lightgbm"]',
+        "STOCKFLOW_MODELS__N_FOLDS": "2",
+        "STOCKFLOW_MODELS__LGBM_NUM_BOOST_ROUND": "50",
+        "STOCKFLOW_TRADING__SIGNAL_SOURCE": "best_challenger",
+        "STOCKFLOW_TRADING__APPROVAL_THRESHOLD": "0.5",
+        "STOCKFLOW_TRADING__AUTO_THRESHOLD": "0.9",
+        "STOCKFLOW_TRADING__APPROVAL_TIMEOUT_S": "600",
+    }
+
+
+@pytest.fixture(scope="module")
+def prefect_database() -> Iterator[str | None]:
+    """A fresh PostgreSQL database for Prefect's server when PostgreSQL is reachable (no "database is
+    locked" under load), else None: the server then uses its SQLite default."""
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import _pg_admin_url
+
+    admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("select 1"))
+    except Exception:
+        admin.dispose()
+        yield None
+        return
+    name = f"stockflow_e2e_prefect_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = _pg_admin_url().rsplit("/", 1)[0].replace("+psycopg", "+asyncpg") + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def operation(tmp_path_factory: pytest.TempPathFactory, prefect_database: str | None) -> Iterator[Operation]:
+    base = tmp_path_factory.mktemp("e2e")
+    prefect_port, reports_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        **_trading_env(base),
+        "PREFECT_HOME": str(base / ".prefect"),
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+    }
+    if prefect_database:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = prefect_database
+    cmd = [
+        str(Path(sys.executable).with_name("stockflow")),
+        "up",
+        "--prefect-port",
+        str(prefect_port),
+        "--reports-port",
+        str(reports_port),
+        "--catalog",
+        "tests.ops.standin:WITH_PROJECT",
+    ]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, cwd=base, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if "Press Ctrl-C" in line or proc.poll() is not None:
+            break
+    out = "".join(lines)
+    assert "stockflow is up" in out, out
+    op = Operation(
+        proc=proc,
+        base=base,
+        ui_url=f"http://127.0.0.1:{prefect_port}",
+        api_url=f"http://127.0.0.1:{prefect_port}/api",
+        reports_url=f"http://127.0.0.1:{reports_port}",
+        db_url=env["STOCKFLOW_DATABASE_URL"],
+    )
+    op.figures["start_to_usable_ui_s (stockflow up, printed)"] = float(
+        re.search(r"start command -> usable UI ([\d.]+)s", out).group(1)  # type: ignore[union-attr]
+    )
+    op.figures["start_to_up_message_s (measured by the test)"] = round(time.perf_counter() - t0, 1)
+    op.figures["prefect_database"] = "postgresql" if prefect_database else "sqlite"
+    assert ("postgresql+asyncpg://" in out) == bool(prefect_database), out
+    try:
+        yield op
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # what `stockflow down` does
+            rest, _ = proc.communicate(timeout=120)
+            op.figures["stop_exit_code"] = proc.returncode
+            assert proc.returncode == 0, rest
+            assert "stopped: server, deployments (paused) and reports server are down" in rest
+        (op.out_dir / "figures.json").write_text(json.dumps(op.figures, indent=2))
+        print(f"\ne2e figures: {json.dumps(op.figures)}")
+
+
+@pytest.fixture(scope="module")
+def browser(operation: Operation) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    # New York time in the UI, as the schedules are.
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, timezone_id="America/New_York")
+    pg = ctx.new_page()
+    pg.set_default_timeout(60_000)
+    try:
+        yield pg
+    finally:
+        ctx.close()
+
+
+def _open_resume_form(page: Any, ui_url: str, run_id: str) -> Any:
+    page.goto(f"{ui_url}/runs/flow-run/{run_id}")
+    page.get_by_role("button", name="Resume").click()
+    card = page.locator(".p-modal__card")
+    card.locator(".schema-form-property").first.wait_for()
+    return card
+
+
+def _field_labels(card: Any) -> list[str]:
+    return [t.strip() for t in card.locator(".schema-form-property__label").all_inner_texts()]
+
+
+def _prop(page: Any, card: Any, label_start: str) -> Any:
+    """The form field whose label starts with ``label_start``."""
+    return card.locator(".schema-form-property").filter(
+        has=page.locator(".schema-form-property__label", has_text=re.compile("^" + re.escape(label_start)))
+    )
+
+
+def _submit(page: Any, card: Any, figures: dict[str, Any]) -> None:
+    """Click Submit as a person would: again when the API answered 503 (SQLite's "database is locked"
+    under load, which Prefect reports as retryable); the retries are counted in the figures."""
+    for attempt in range(4):
+        with page.expect_response(lambda r: r.url.endswith("/resume") and r.request.method == "POST") as info:
+            card.get_by_role("button", name="Submit").click()
+        status = info.value.status
+        if status < 500:
+            assert status in (200, 201), f"resume answered {status}: {info.value.text()}"
+            return
+        figures["ui_resume_retries_after_503"] = figures.get("ui_resume_retries_after_503", 0) + 1
+        page.wait_for_timeout(1000 * (attempt + 1))
+    raise AssertionError("the API answered 503 to every resume")
+
+
+def _choose(page: Any, card: Any, label_start: str, value: str) -> None:
+    """Pick ``value`` in the drop-down whose label starts with ``label_start`` (keyboard opens the list:
+    a mouse click on Prefect's select toggles it open and shut again)."""
+    control = _prop(page, card, label_start).locator("button.p-select-button__control")
+    control.focus()
+    page.keyboard.press("ArrowDown")
+    page.locator(".p-pop-over-content [role=option]", has_text=re.compile(f"^{value}$")).click()
+    assert control.inner_text().strip() == value
+
+
+def test_standin_form_mechanics(operation: Operation, page: Any) -> None:
+    """Pause -> form in the UI -> choices -> Submit -> the flow reads exactly those choices."""
+    status, run = api.create_run(operation.api_url, "standin-approval/standin-approval")
+    assert status == 201
+    api.wait_state(operation.api_url, run["id"], ("PAUSED",), timeout=180)
+    card = _open_resume_form(page, operation.ui_url, run["id"])
+    assert "Approve the stand-in orders" in card.inner_text()
+    _choose(page, card, "AAPL:", "approve")
+    _choose(page, card, "IBM:", "reject")
+    _submit(page, card, operation.figures)
+    done = api.wait_state(operation.api_url, run["id"], api.TERMINAL, timeout=120)
+    assert done["state"]["type"] == "COMPLETED", done["state"]
+    (table,) = [
+        a for a in api.run_artifacts(operation.api_url, run["id"]) if a["key"] == "standin-approval-decisions"
+    ]
+    rows = {r["symbol"]: r["decision"] for r in json.loads(table["data"])}
+    assert rows == {"AAPL": "approve", "IBM": "reject"}
+
+
+def test_trade_hybrid_approval_in_the_ui(operation: Operation, page: Any) -> None:
+    from sqlalchemy import select
+
+    from stockflow.brokers.paper import PaperBroker
+    from stockflow.db import get_engine
+    from stockflow.db.engine import transaction
+    from stockflow.db.models_trading import OrderRow
+
+    out = operation.out_dir
+    # The deployments page, and the trade deployment with its schedule in words (New York time).
+    page.goto(f"{operation.ui_url}/deployments")
+    page.get_by_text("kill-switch", exact=True).first.wait_for()
+    page.get_by_text("trade", exact=True).first.wait_for()
+    page.screenshot(path=str(out / "deployments.png"))
+    trade = api.deployment(operation.api_url, "trade/trade")
+    page.goto(f"{operation.ui_url}/deployments/deployment/{trade['id']}")
+    page.get_by_text("At 04:30 PM, Monday through Friday").wait_for()
+    page.screenshot(path=str(out / "deployment-schedule.png"))
+
+    t_trigger = time.perf_counter()
+    status, run = api.create_run(operation.api_url, "trade/trade", {"mode": "hybrid", "as_of": AS_OF})
+    assert status == 201, run
+    paused = api.wait_state(operation.api_url, run["id"], ("PAUSED", *api.TERMINAL), timeout=600)
+    assert paused["state"]["type"] == "PAUSED", (
+        paused["state"],
+        api.run_logs(operation.api_url, run["id"])[-20:],
+    )
+    operation.figures["trigger_to_paused_s (ingest+train+predict+risk)"] = round(
+        time.perf_counter() - t_trigger, 1
+    )
+
+    card = _open_resume_form(page, operation.ui_url, run["id"])
+    labels = [lab for lab in _field_labels(card) if re.match(r"^[A-Z.]+: (BUY|SELL) ", lab)]
+    assert len(labels) >= 2, labels
+    approved, rejected = labels[0].split(":")[0], labels[1].split(":")[0]
+    others = [lab.split(":")[0] for lab in labels[2:]]
+    _choose(page, card, f"{approved}:", "approve")
+    _choose(page, card, f"{rejected}:", "reject")
+    _prop(page, card, "Note").locator("textarea").fill("e2e: approve one, reject one")
+    page.set_viewport_size({"width": 1400, "height": 1800})  # the whole form in one picture
+    card.screenshot(path=str(out / "paused-form.png"))
+
+    clicked = dt.datetime.now(dt.UTC)
+    _submit(page, card, operation.figures)
+    done = api.wait_state(operation.api_url, run["id"], api.TERMINAL, timeout=300)
+    assert done["state"]["type"] == "COMPLETED", done["state"]
+
+    engine = get_engine(operation.db_url)
+    with transaction(engine) as s:
+        orders = list(s.scalars(select(OrderRow).where(OrderRow.origin == "stockflow")))
+    by_symbol = {o.symbol: o for o in orders}
+    assert set(by_symbol) == {approved}, f"sent {sorted(by_symbol)}, approved only {approved}"
+    order = by_symbol[approved]
+    assert order.acknowledged_at is not None and order.broker_order_id
+    ack = (
+        order.acknowledged_at
+        if order.acknowledged_at.tzinfo
+        else order.acknowledged_at.replace(tzinfo=dt.UTC)
+    )
+    operation.figures["resume_to_order_acknowledged_s"] = round((ack - clicked).total_seconds(), 2)
+    assert 0 < operation.figures["resume_to_order_acknowledged_s"] < 120
+    broker_open = {o.client_order_id: o.symbol for o in PaperBroker(engine).open_orders()}
+    assert list(broker_open.values()) == [approved] and order.client_order_id in broker_open
+    assert rejected not in broker_open.values() and not set(others) & set(broker_open.values())
+
+    # The run's artifacts in the UI, and every report link opens.
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{operation.ui_url}/runs/flow-run/{run['id']}")
+    page.locator("li.p-tab#artifacts").click()
+    page.get_by_text("trade-summary").first.wait_for()
+    page.screenshot(path=str(out / "artifacts.png"), full_page=True)
+    arts = api.run_artifacts(operation.api_url, run["id"])
+    keys = {a["key"] for a in arts if a["key"]}
+    assert {"trade-summary", "trade-orders"} <= keys, keys
+    links = [a["data"] for a in arts if a["type"] == "link"]
+    links += re.findall(r"\((http://127\.0\.0\.1:\d+/[^)\s]*)\)", " ".join(str(a["data"]) for a in arts))
+    assert links, "no report link published"
+    for url in set(links):
+        assert url.startswith(operation.reports_url), f"{url} is not on the reports server"
+        assert http_get(url)[0] == 200, url
+        page.goto(url)  # and it renders in the browser
+        assert page.title() is not None
+    operation.figures["report_links_checked"] = len(set(links))
+
+    if os.environ.get("STOCKFLOW_UPDATE_DOC_IMAGES") == "1":
+        img = ROOT / "docs" / "img"
+        img.mkdir(parents=True, exist_ok=True)
+        for name in ("deployments.png", "deployment-schedule.png", "paused-form.png", "artifacts.png"):
+            shutil.copyfile(out / name, img / name)
