@@ -84,7 +84,9 @@ class AlpacaSource:
 
             key, secret = alpaca_keys(self.settings)
             d = self.settings.data
-            client: Any = StockHistoricalDataClient(key, secret, raw_data=True, url_override=d.alpaca_data_url)
+            client: Any = StockHistoricalDataClient(
+                key, secret, raw_data=True, url_override=d.alpaca_data_url
+            )
             # alpaca-py exposes no constructor options for these on the data client.
             client._session = _TimeoutSession(d.http_timeout_s)
             client._retry = d.rate_limit_retries

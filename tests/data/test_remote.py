@@ -54,6 +54,14 @@ def test_alpaca_pages_retries_429_and_isolates_unknown_symbols(
     saved = json.loads(next(raw.glob("alpaca_*.json")).read_text())
     assert len(saved["AAPL"]) == 10
 
+    # The single-symbol endpoint pages the same way.
+    auth = {"APCA-API-KEY-ID": "PKTESTKEY", "APCA-API-SECRET-KEY": "test-secret-value"}
+    one = requests.get(
+        f"{url}/v2/stocks/AAPL/bars", params={"timeframe": "1Day", "limit": 3}, headers=auth, timeout=5
+    ).json()
+    assert one["symbol"] == "AAPL" and len(one["bars"]) == 3 and one["next_page_token"]
+    assert requests.get(f"{url}/v2/stocks/AAPL/bars", timeout=5).status_code == 401
+
     # Incremental: the next run asks only for sessions after the last stored one.
     _fill(fake, DAYS[10:12])
     fake.requests.clear()
