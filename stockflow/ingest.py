@@ -24,13 +24,13 @@ from stockflow.config import Settings
 from stockflow.db import transaction, utcnow
 from stockflow.db.models_data import IngestRun, QuarantinedRow, ValidationResult
 from stockflow.domain.market import normalize_symbol
-from stockflow.errors import DataError, SourceError, StockflowError, ValidationFailedError
+from stockflow.errors import SourceError, ValidationFailedError
 from stockflow.logs import get_logger
 from stockflow.sources import DataSource, FetchResult, Reject, get_source
 from stockflow.sources.base import LOCATION_COL, ROW_COL, empty_fetch_frame, merge_results
 from stockflow.store.bars import bar_context, latest_sessions, store_bars
 from stockflow.validation import ROW_ID, ValidationOutcome, report_url, validate_batch
-from stockflow.validation.calendar import NEW_YORK, last_completed_session
+from stockflow.validation.calendar import last_completed_session
 from stockflow.validation.checks import empty_context
 
 OHLCV = ("open", "high", "low", "close", "volume")
@@ -653,20 +653,15 @@ def run_ingest(
     return report
 
 
-def today_new_york() -> dt.date:
-    """Today's date in New York (the exchange's day)."""
-    return dt.datetime.now(NEW_YORK).date()
-
-
 __all__ = [
+    "NOT_STORED_RULES",
     "Batch",
-    "DataError",
     "IngestReport",
-    "StockflowError",
     "begin_ingest",
     "fail_ingest",
     "fetch_stage",
     "resolve_symbols",
+    "resolve_window",
     "run_ingest",
     "store_stage",
     "validate_stage",
