@@ -85,6 +85,13 @@ def _example(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def is_sorted_by_symbol_session(frame: pl.DataFrame) -> bool:
+    """True when rows are ordered by symbol, then session (ties allowed)."""
+    sym, ses = pl.col("symbol"), pl.col("session")
+    ok = (sym > sym.shift(1)) | ((sym == sym.shift(1)) & (ses >= ses.shift(1)))
+    return bool(frame.select(ok.fill_null(True).all()).item())
+
+
 def gx_frame(checked: pl.DataFrame) -> Any:
     """The pandas frame GX validates: compact dtypes, because GX copies it for every metric."""
     derived = ("close_ratio", "sessions_skipped", "days_ahead", "is_session", "in_file_order")
@@ -111,6 +118,8 @@ def validate_batch(
 
     v = settings.validation
     today = today or dt.datetime.now(NEW_YORK).date()
+    if not is_sorted_by_symbol_session(batch):
+        batch = batch.sort(["symbol", "session", ROW_ID])
     checked = derive_checks(
         batch,
         context if context is not None else empty_context(),
@@ -183,6 +192,7 @@ __all__ = [
     "ValidationOutcome",
     "data_docs_dir",
     "data_docs_index",
+    "is_sorted_by_symbol_session",
     "report_url",
     "validate_batch",
 ]
