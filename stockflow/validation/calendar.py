@@ -1,9 +1,17 @@
-"""Exchange sessions (exchange_calendars) as a sorted numpy array, built once per process."""
+"""Exchange sessions (exchange_calendars) as a sorted numpy array, built once and cached on disk.
+
+Building the XNYS calendar from 1900 takes a second or two per process; the session list is cached
+as a small .npy file under ``$XDG_CACHE_HOME/stockflow`` (``~/.cache/stockflow``), keyed by the
+calendar, the exchange_calendars version and the year, so that a new release or a new year rebuilds it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from functools import lru_cache
+from importlib.metadata import version
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -11,34 +19,46 @@ import polars as pl
 
 NEW_YORK = ZoneInfo("America/New_York")
 CALENDAR_START = "1900-01-01"
+#: A daily bar is complete once the regular session has closed (early closes wait until this too).
+SESSION_CLOSE = dt.time(16, 15)
 
 
-@lru_cache(maxsize=4)
-def _calendar(name: str) -> object:
-    import exchange_calendars as xc
-
-    end = (dt.date.today() + dt.timedelta(days=366)).isoformat()
-    return xc.get_calendar(name, start=CALENDAR_START, end=end)
+def _cache_file(name: str, end: dt.date) -> Path:
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stockflow"
+    return root / f"sessions-{name}-{CALENDAR_START}-{end}-xc{version('exchange-calendars')}.npy"
 
 
 @lru_cache(maxsize=4)
 def sessions(name: str = "XNYS") -> np.ndarray:
-    """Every session of calendar ``name`` from 1900 to a year ahead, as sorted ``datetime64[D]``."""
-    cal = _calendar(name)
-    return np.asarray(cal.sessions.values.astype("datetime64[D]"))  # type: ignore[attr-defined]
+    """Every session of calendar ``name`` from 1900 to the end of next year, sorted ``datetime64[D]``."""
+    end = dt.date(dt.date.today().year + 1, 12, 31)
+    path = _cache_file(name, end)
+    try:
+        return np.asarray(np.load(path))
+    except (OSError, ValueError):
+        pass
+    import exchange_calendars as xc
+
+    cal = xc.get_calendar(name, start=CALENDAR_START, end=end.isoformat())
+    arr = np.asarray(cal.sessions.values.astype("datetime64[D]"))
+    try:  # best effort: a read-only home only costs the rebuild next time
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, arr)
+        tmp.replace(path)
+    except OSError:
+        pass
+    return arr
 
 
 def last_completed_session(name: str = "XNYS", now: dt.datetime | None = None) -> dt.date:
-    """The last session whose close is at or before ``now`` (default: now). A daily bar for any later
-    session is partial or in the future."""
-    import pandas as pd
-
-    cal = _calendar(name)
-    ts = pd.Timestamp(now or dt.datetime.now(dt.UTC))
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("UTC")
-    close = cal.previous_close(ts.floor("min"))  # type: ignore[attr-defined]
-    return close.tz_convert(NEW_YORK).date()  # type: ignore[no-any-return]
+    """The last session whose daily bar is complete at ``now`` (default: now): today after the close,
+    else the previous session. A bar for any later session is partial or in the future."""
+    now_ny = (now or dt.datetime.now(dt.UTC)).astimezone(NEW_YORK)
+    arr = sessions(name)
+    today = np.datetime64(now_ny.date())
+    done = arr[arr <= today] if now_ny.time() >= SESSION_CLOSE else arr[arr < today]
+    return dt.date.fromisoformat(str(done[-1]))
 
 
 def session_positions(dates: pl.Series, name: str = "XNYS") -> tuple[pl.Series, pl.Series]:

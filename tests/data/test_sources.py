@@ -164,3 +164,14 @@ def test_truncated_gzip_keeps_complete_rows_and_names_the_file(tmp_path: Path) -
     )
     with gzip.open(cut, "rb") as f, pytest.raises(EOFError):
         f.read()
+
+
+def test_last_completed_session_waits_for_the_close() -> None:
+    from stockflow.validation.calendar import NEW_YORK, last_completed_session
+
+    def at(day: int, hour: int) -> dt.datetime:
+        return dt.datetime(2024, 7, day, hour, tzinfo=NEW_YORK)
+
+    assert last_completed_session(now=at(5, 10)) == dt.date(2024, 7, 3)  # Fri morning; the 4th is a holiday
+    assert last_completed_session(now=at(5, 17)) == dt.date(2024, 7, 5)
+    assert last_completed_session(now=at(6, 12)) == dt.date(2024, 7, 5)  # Saturday
