@@ -48,7 +48,7 @@ def approval_flow(timeout_s: int = 300, lock_wait_s: float = 2.0) -> dict[str, s
     except TimeoutError:
         raise RuntimeError(f"another run holds {LOCK}: refusing to run at the same time") from None
     resumed_at = time.time()
-    decisions = {"AAPL": answer.AAPL, "IBM": answer.IBM}
+    decisions: dict[str, str] = {"AAPL": answer.AAPL, "IBM": answer.IBM}
     create_table_artifact(
         key="standin-approval-decisions",
         table=[{"symbol": s, "decision": d, "resumed_at": resumed_at} for s, d in decisions.items()],

@@ -8,13 +8,14 @@ import inspect
 import itertools
 import re
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 from prefect.server.schemas.schedules import CronSchedule
 
-from deployments.catalog import CATALOG, TIMEZONE, by_name, render_prefect_yaml
+from deployments.catalog import CATALOG, TIMEZONE, by_name, default_parameters, render_prefect_yaml
 from deployments.serve import build_deployment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,9 +23,9 @@ NY = ZoneInfo("America/New_York")
 
 
 def _fire_times(cron: str, start: dt.datetime, n: int) -> list[dt.datetime]:
-    dates = CronSchedule(cron=cron, timezone=TIMEZONE).get_dates(n=n, start=start)
+    dates: Any = CronSchedule(cron=cron, timezone=TIMEZONE).get_dates(n=n, start=start)
     if inspect.isawaitable(dates):  # Prefect's sync/async dual method
-        dates = asyncio.run(dates)
+        dates = asyncio.run(dates)  # type: ignore[arg-type]
     return list(dates)
 
 
@@ -87,6 +88,16 @@ def test_trading_deployments_never_run_twice_at_once() -> None:
     assert "run_lock(" in trade_src
 
 
+def test_trade_mode_default_comes_from_the_settings() -> None:
+    from stockflow.config import load_settings
+
+    spec = by_name("trade")
+    assert default_parameters(spec) == {"mode": "auto"}  # what prefect.yaml shows
+    hybrid = load_settings(trading={"mode": "hybrid"})
+    assert default_parameters(spec, hybrid) == {"mode": "hybrid"}  # what `stockflow up` serves
+    assert build_deployment(spec, settings=hybrid).parameters == {"mode": "hybrid"}
+
+
 @pytest.mark.parametrize("spec", CATALOG, ids=lambda s: s.name)
 def test_served_deployment_matches_its_spec_and_defaults_validate(spec) -> None:  # type: ignore[no-untyped-def]
     if not (ROOT / spec.entrypoint.split(":")[0]).exists():
@@ -96,9 +107,11 @@ def test_served_deployment_matches_its_spec_and_defaults_validate(spec) -> None:
     dep = build_deployment(spec)
     assert dep.name == spec.name and dep.flow_name == spec.flow_name
     assert dep.entrypoint == spec.entrypoint
-    assert [s.schedule.timezone for s in dep.schedules or []] == [TIMEZONE] * len(spec.schedules)
+    assert [getattr(s.schedule, "timezone", None) for s in dep.schedules or []] == [TIMEZONE] * len(
+        spec.schedules
+    )
     assert dep.enforce_parameter_schema
     assert set(dep.tags) >= {"stockflow"}
     # The catalog's default parameters are valid for the flow's typed signature.
     schema = dep._parameter_openapi_schema.model_dump(mode="json")
-    validate(dict(spec.parameters), schema, raise_on_error=True, ignore_required=True)
+    validate(default_parameters(spec), schema, raise_on_error=True, ignore_required=True)

@@ -136,7 +136,8 @@ def test_stop_is_clean_and_a_restart_does_not_duplicate(operation: LocalOperatio
         paused = dict(db.execute("select id, paused from deployment").fetchall())
         assert all(paused[i] for i in ids.values()), "stopping pauses the deployments"
         state, message = db.execute(
-            "select s.type, s.message from flow_run r join flow_run_state s on s.id = r.state_id where r.id = ?",
+            "select s.type, s.message from flow_run r join flow_run_state s on s.id = r.state_id "
+            "where r.id = ?",
             (waiting["id"],),
         ).fetchone()
         assert state == "CANCELLED" and "stockflow down" in message
