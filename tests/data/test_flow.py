@@ -108,3 +108,29 @@ def test_cli_ingest_prints_summary_and_exits_nonzero_on_failure(
 
     assert _cli(monkeypatch, "ingest", "--source", "bogus") == 2
     assert _cli(monkeypatch, "ingest", "--source", "files", "--start", "yesterday") == 2
+
+
+def test_fetch_task_retries_transient_failures_only(
+    prefect_api: None, env_settings: Path, monkeypatch: pytest.MonkeyPatch, fake_alpaca: Any
+) -> None:
+    from flows.ingest import ingest_flow
+    from stockflow.errors import SourceError
+    from tests.fakes.alpaca_data import KEY_ID, SECRET, make_bar
+
+    fake, url = fake_alpaca
+    fake.bars["AAPL"] = [make_bar(d, 100.0 + i) for i, d in enumerate(DAYS)]
+    monkeypatch.setenv("STOCKFLOW_DATA__ALPACA_DATA_URL", url)
+    monkeypatch.setenv("STOCKFLOW_DATA__SYMBOLS", '["AAPL"]')
+    monkeypatch.setenv("STOCKFLOW_DATA__FETCH_RETRIES", "1")
+    monkeypatch.setenv("STOCKFLOW_BROKER__ALPACA_API_KEY", KEY_ID)
+    monkeypatch.setenv("STOCKFLOW_BROKER__ALPACA_SECRET_KEY", SECRET)
+    fake.inject(503)  # transient: the fetch task runs again and succeeds
+    report = ingest_flow(source="alpaca", start=DAYS[0])
+    assert report.rows_stored == len(DAYS)
+    assert sum(1 for r in fake.requests if r["path"] == "/v2/stocks/bars") == 1 + 5  # 503, then 5 pages
+
+    fake.requests.clear()
+    monkeypatch.setenv("STOCKFLOW_BROKER__ALPACA_SECRET_KEY", "wrong")
+    with pytest.raises(SourceError, match="HTTP 403"):  # a refusal is not retried
+        ingest_flow(source="alpaca", symbols=["MSFT"])
+    assert len(fake.requests) == 1
