@@ -97,6 +97,14 @@ class OperationConfig:
         return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
 
     @property
+    def link_host(self) -> str:
+        """The address put in report links: this machine's name when every interface is bound (other
+        browsers reach it by name), else the bound address."""
+        if self.host in ("0.0.0.0", "::", ""):
+            return socket.getfqdn()
+        return self.host
+
+    @property
     def ui_url(self) -> str:
         """The Prefect UI."""
         return f"http://{self.client_host}:{self.prefect_port}"
@@ -141,11 +149,13 @@ def child_env(
             "PREFECT_API_URL": config.api_url,
             "PREFECT_SERVER_API_HOST": config.host,
             "PREFECT_SERVER_API_PORT": str(config.prefect_port),
-            REPORTS_URL_ENV: env.get(REPORTS_URL_ENV) or config.reports_url,
+            REPORTS_URL_ENV: env.get(REPORTS_URL_ENV) or f"http://{config.link_host}:{config.reports_port}",
             "STOCKFLOW_REPORTS_DIR": str(config.reports_dir),
-            # Flows build report links from these settings: they must name the ports actually used.
+            # Flows build report links from these settings: they must name the ports actually used and
+            # an address a browser can open (not 0.0.0.0; this machine's name when it is exposed).
             "STOCKFLOW_SERVER__PREFECT_PORT": str(config.prefect_port),
             "STOCKFLOW_SERVER__REPORTS_PORT": str(config.reports_port),
+            "STOCKFLOW_SERVER__HOST": config.link_host,
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -337,7 +347,10 @@ class LocalOperation:
             self._wait_ui()
             self.timings["ui_served_s"] = self._elapsed()
             self.reports = ReportsServer(
-                cfg.reports_dir, cfg.host, cfg.reports_port, allow_remote=not is_loopback(cfg.host)
+                cfg.reports_dir,
+                cfg.host,
+                cfg.reports_port,
+                auth=None if is_loopback(cfg.host) else self.env.get(SERVER_AUTH_ENV),
             ).start()
             self._wait_deployments()
             self.timings["deployments_ready_s"] = self._elapsed()

@@ -8,6 +8,8 @@ symbolic link leading out of the directory, no hidden files, GET and HEAD only.
 
 from __future__ import annotations
 
+import base64
+import hmac
 import logging
 import os
 import threading
@@ -66,9 +68,21 @@ class ReportsHandler(SimpleHTTPRequestHandler):
     server_version = "stockflow-reports"
     sys_version = ""
 
-    def __init__(self, *args: Any, directory: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, directory: str, auth: str | None = None, **kwargs: Any) -> None:
         self._root = Path(directory).resolve()
+        self._auth = "Basic " + base64.b64encode(auth.encode()).decode() if auth else None
         super().__init__(*args, directory=directory, **kwargs)
+
+    def _authorized(self) -> bool:
+        if self._auth is None:
+            return True
+        if hmac.compare_digest(self.headers.get("Authorization", ""), self._auth):
+            return True
+        self.send_response(HTTPStatus.UNAUTHORIZED)
+        self.send_header("WWW-Authenticate", 'Basic realm="stockflow reports"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        return False
 
     def _allowed(self) -> bool:
         # translate_path already drops '..' segments; here we also refuse hidden files and symbolic
@@ -84,6 +98,8 @@ class ReportsHandler(SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:
         """Serve a file or a directory listing, or 404 outside the root."""
+        if not self._authorized():
+            return
         if not self._allowed():
             self.send_error(HTTPStatus.NOT_FOUND, "File not found")
             return
@@ -91,6 +107,8 @@ class ReportsHandler(SimpleHTTPRequestHandler):
 
     def do_HEAD(self) -> None:
         """Like GET without a body."""
+        if not self._authorized():
+            return
         if not self._allowed():
             self.send_error(HTTPStatus.NOT_FOUND, "File not found")
             return
@@ -111,19 +129,21 @@ class ReportsServer:
     """A threaded HTTP server for a reports directory, running in a daemon thread.
 
     Use as a context manager or call :meth:`start` and :meth:`stop`. ``port=0`` picks a free port.
+    On anything but loopback it requires ``auth`` ("user:password", HTTP basic authentication; the same
+    string as ``PREFECT_SERVER_API_AUTH_STRING``), since reports show positions and orders.
     """
 
     def __init__(
-        self, directory: Path, host: str = "127.0.0.1", port: int = 0, *, allow_remote: bool = False
-    ):
-        if not is_loopback(host) and not allow_remote:
+        self, directory: Path, host: str = "127.0.0.1", port: int = 0, *, auth: str | None = None
+    ) -> None:
+        if not is_loopback(host) and not auth:
             raise ConfigError(
-                f"refusing to serve reports on {host}: the reports server has no authentication; "
-                "keep it on 127.0.0.1 or pass allow_remote=True deliberately"
+                f"refusing to serve reports on {host} without authentication: set "
+                "PREFECT_SERVER_API_AUTH_STRING (it protects the reports too) or keep 127.0.0.1"
             )
         self.directory = Path(directory).resolve()
         self.directory.mkdir(parents=True, exist_ok=True)
-        handler = partial(ReportsHandler, directory=str(self.directory))
+        handler = partial(ReportsHandler, directory=str(self.directory), auth=auth)
         self._httpd = ThreadingHTTPServer((host, port), handler)
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None

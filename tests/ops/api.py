@@ -20,11 +20,17 @@ def deployment(api: str, full_name: str) -> dict[str, Any]:
 
 
 def create_run(api: str, full_name: str, parameters: dict[str, Any] | None = None) -> tuple[int, Any]:
-    """POST create_flow_run for a deployment: (status, body)."""
+    """POST create_flow_run for a deployment: (status, body). Retries a 503 (Prefect's answer to SQLite's
+    "database is locked"), as Prefect's own client does."""
     dep = deployment(api, full_name)
-    return http_post_json(
-        f"{api}/deployments/{dep['id']}/create_flow_run", {"parameters": parameters or {}}, timeout=60
-    )
+    for attempt in range(5):
+        status, body = http_post_json(
+            f"{api}/deployments/{dep['id']}/create_flow_run", {"parameters": parameters or {}}, timeout=60
+        )
+        if status != 503:
+            break
+        time.sleep(1 + attempt)
+    return status, body
 
 
 def read_run(api: str, run_id: str) -> dict[str, Any]:

@@ -123,7 +123,8 @@ def test_paused_run_blocks_a_second_run_and_resumes_with_the_form_input(operatio
 def test_stop_is_clean_and_a_restart_does_not_duplicate(operation: LocalOperation) -> None:
     cfg = operation.config
     ids = {name: api.deployment(cfg.api_url, name)["id"] for name in (APPROVAL, TYPED)}
-    _status, waiting = api.create_run(cfg.api_url, APPROVAL)
+    status, waiting = api.create_run(cfg.api_url, APPROVAL)
+    assert status == 201, waiting
     api.wait_state(cfg.api_url, waiting["id"], ("PAUSED",), timeout=120)
     pids = [c.proc.pid for c in operation._children]
 

@@ -44,9 +44,21 @@ def test_serves_files_below_the_root_only(reports: Path) -> None:
     assert http_get(f"{srv.url}/")[0] == 0, "stopped"
 
 
-def test_refuses_to_listen_beyond_loopback_unless_asked(reports: Path) -> None:
-    with pytest.raises(ConfigError, match="no authentication"):
+def test_beyond_loopback_it_needs_and_checks_basic_auth(reports: Path) -> None:
+    import base64
+    import urllib.request
+
+    with pytest.raises(ConfigError, match="without authentication"):
         ReportsServer(reports, host="0.0.0.0")
+    with ReportsServer(reports, host="0.0.0.0", auth="admin:pw-123456789") as srv:
+        url = f"http://127.0.0.1:{srv.port}/drift/report%201.html"
+        assert http_get(url)[0] == 401
+        assert http_get(url, auth="admin:wrong")[0] == 401
+        assert http_get(url, auth="admin:pw-123456789") == (200, b"<h1>drift</h1>")
+        req = urllib.request.Request(url, method="HEAD")
+        req.add_header("Authorization", "Basic " + base64.b64encode(b"admin:pw-123456789").decode())
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.status == 200
 
 
 def _settings(tmp_path: Path, **server: object) -> Settings:

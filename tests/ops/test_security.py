@@ -62,6 +62,8 @@ def test_children_get_telemetry_off_and_the_client_auth_string(tmp_path: Path) -
     assert env["PREFECT_API_URL"] == "http://127.0.0.1:4999/api"
     assert env["PREFECT_UI_API_URL"] == "/api"  # browsers elsewhere call the address they reached
     assert env["PREFECT_HOME"] == str(tmp_path)
+    # Flows build report links from server.host: not 0.0.0.0, which no browser can open.
+    assert env["STOCKFLOW_SERVER__HOST"] not in ("0.0.0.0", "") and env["STOCKFLOW_SERVER__REPORTS_PORT"]
 
 
 def test_stockflow_up_refuses_to_expose_without_auth(tmp_path: Path) -> None:
