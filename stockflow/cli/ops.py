@@ -127,7 +127,7 @@ def _print_started(op: object, usable_s: float, db: str) -> None:
     typer.echo(f"  Prefect UI    {cfg.ui_url}   (API {cfg.api_url})")
     typer.echo(f"  Reports       {cfg.reports_url}/   serving {cfg.reports_dir}")
     typer.echo(f"  Database      {db}")
-    names = ", ".join(n.split("/")[-1] for n in cfg.deployment_names) or "(catalog)"
+    names = ", ".join(n.split("/")[-1] for n in op.wanted_names())
     typer.echo(f"  Deployments   {names}")
     if op.missing_deployments:
         typer.secho(

@@ -460,7 +460,7 @@ class LocalOperation:
         self._wait("the Prefect UI", ui_ready)
 
     def _wait_deployments(self) -> None:
-        wanted = set(self._wanted_names())
+        wanted = set(self.wanted_names())
         serve_log = self.config.log_dir / "serve.log"
         start_size = self._serve_log_offset
 
@@ -542,7 +542,8 @@ class LocalOperation:
         self._remove_state()
         return codes
 
-    def _wanted_names(self) -> tuple[str, ...]:
+    def wanted_names(self) -> tuple[str, ...]:
+        """``flow/deployment`` names of the catalog being served."""
         if self.config.deployment_names:
             return self.config.deployment_names
         from deployments.serve import load_catalog
@@ -550,7 +551,7 @@ class LocalOperation:
         return tuple(spec.full_name for spec in load_catalog(self.config.catalog))
 
     def _settle_runs(self, reason: str, *, pause: bool = True) -> list[str]:
-        return settle_runs(self.config.api_url, self._wanted_names(), reason, pause=pause, auth=self.auth)
+        return settle_runs(self.config.api_url, self.wanted_names(), reason, pause=pause, auth=self.auth)
 
     def _stop_child(self, child: _Child) -> int | None:
         proc = child.proc
