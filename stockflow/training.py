@@ -38,8 +38,16 @@ class Recipe:
     params: Mapping[str, Any]
 
     def same_as(self, other: Recipe) -> bool:
-        """Equal kind and parameters (a refit would give the same model)."""
-        return self.kind == other.kind and dict(self.params) == dict(other.params)
+        """Equal kind and parameters, thread counts aside (a refit would give the same model: LightGBM
+        runs deterministic, whatever its threads)."""
+        return self.kind == other.kind and _identity(self.params) == _identity(other.params)
+
+
+def _identity(params: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in params.items() if k != "num_threads"}
+    if isinstance(out.get("members"), dict):
+        out["members"] = {k: _identity(v) for k, v in out["members"].items()}
+    return out
 
 
 @dataclass(frozen=True)
