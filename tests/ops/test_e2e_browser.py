@@ -9,7 +9,7 @@ the project's deployments plus two stand-ins, and drives Debian's headless chrom
   that exactly the approved order was sent; it measures the time from "Submit" to the order
   acknowledged, saves screenshots, and opens the report links.
 
-Screenshots and the measured figures go to ``<tmp>/reports/e2e/``; with STOCKFLOW_UPDATE_DOC_IMAGES=1 the
+Screenshots and the measured figures go to ``<tmp>/reports/e2e/``; with UPDATE_DOC_IMAGES=1 the
 screenshots are also copied to docs/img/.
 """
 
@@ -354,7 +354,7 @@ def test_trade_hybrid_approval_in_the_ui(operation: Operation, page: Any) -> Non
         assert page.title() is not None
     operation.figures["report_links_checked"] = len(set(links))
 
-    if os.environ.get("STOCKFLOW_UPDATE_DOC_IMAGES") == "1":
+    if os.environ.get("UPDATE_DOC_IMAGES") == "1":
         img = ROOT / "docs" / "img"
         img.mkdir(parents=True, exist_ok=True)
         for name in ("deployments.png", "deployment-schedule.png", "paused-form.png", "artifacts.png"):

@@ -70,6 +70,25 @@ def test_start_serves_ui_reports_and_registers_deployments(operation: LocalOpera
     assert approval["entrypoint"] == "tests/ops/standin.py:approval_flow"  # relative, no machine path
 
 
+def test_status_reports_what_runs(operation: LocalOperation) -> None:
+    from stockflow.config import load_settings
+    from stockflow.ops.status import collect_status, format_status
+
+    st = collect_status(load_settings(), operation.config.prefect_home)  # ports from the state file
+    assert st.api_ok and st.reports_ok and st.up_pid == os.getpid()
+    text = format_status(st)
+    assert "standin-typed/standin-typed" in text and "30 16 * * 1-5 (America/New_York)" in text
+    assert "at most 1 at a time" in text
+
+
+def test_a_second_start_on_the_same_ports_is_refused_clearly(operation: LocalOperation) -> None:
+    from stockflow.ops.local import OperationError
+
+    with pytest.raises(OperationError, match=f"port {operation.config.prefect_port} .* already in use"):
+        LocalOperation(operation.config).start()
+    assert api.deployment(operation.config.api_url, TYPED), "the running operation is untouched"
+
+
 def test_bad_parameter_is_refused_when_the_run_is_created(operation: LocalOperation) -> None:
     cfg = operation.config
     status, body = api.create_run(cfg.api_url, TYPED, {"mode": "bogus"})
