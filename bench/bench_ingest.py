@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -133,6 +134,10 @@ def run() -> dict[str, Any]:
     t = time.perf_counter()
     inc = run_ingest(settings, engine, source="files", path=str(extra))
     inc_s = time.perf_counter() - t
+    engine.dispose()
+    keep = os.environ.get("BENCH_INGEST_KEEP") == "1"
+    if not keep:  # the database is ~0.9 GB
+        shutil.rmtree(tmp, ignore_errors=True)
     out.update(
         incremental_rows=n_extra,
         incremental_wall_s=round(inc_s, 2),
@@ -140,7 +145,6 @@ def run() -> dict[str, Any]:
         incremental_stages_s=inc.timings,
         incremental_rows_stored=inc.rows_stored,
         peak_rss_mb=_rss_mb(),
-        data_docs_index=str(settings.reports_dir / "data_docs" / "index.html"),
-        tmp_dir=str(tmp),
+        kept_dir=str(tmp) if keep else "removed (BENCH_INGEST_KEEP=1 keeps the database and Data Docs)",
     )
     return out
