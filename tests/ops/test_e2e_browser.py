@@ -359,3 +359,25 @@ def test_trade_hybrid_approval_in_the_ui(operation: Operation, page: Any) -> Non
         img.mkdir(parents=True, exist_ok=True)
         for name in ("deployments.png", "deployment-schedule.png", "paused-form.png", "artifacts.png"):
             shutil.copyfile(out / name, img / name)
+
+
+def test_trade_run_on_a_stale_session_refuses_and_says_so(operation: Operation) -> None:
+    """The deployment, asked to trade a session its data does not reach (as a late run would), refuses."""
+    from sqlalchemy import func, select
+
+    from stockflow.db import get_engine
+    from stockflow.db.engine import transaction
+    from stockflow.db.models_trading import OrderRow
+
+    engine = get_engine(operation.db_url)
+    with transaction(engine) as s:
+        orders_before = s.scalar(select(func.count()).select_from(OrderRow))
+    # The sample data ends on 2013-03-01.
+    status, run = api.create_run(operation.api_url, "trade/trade", {"mode": "auto", "as_of": "2013-03-05"})
+    assert status == 201, run
+    done = api.wait_state(operation.api_url, run["id"], api.TERMINAL, timeout=300)
+    assert done["state"]["type"] == "FAILED"
+    message = done["state"]["message"]
+    assert "stale data" in message and "2013-03-05" in message and "refusing to trade" in message
+    with transaction(engine) as s:
+        assert s.scalar(select(func.count()).select_from(OrderRow)) == orders_before
