@@ -18,13 +18,12 @@ def data_docs_index(settings: Settings) -> Path:
 
 
 def report_url(settings: Settings, path: str | Path) -> str:
-    """``http://host:reports_port/<path relative to reports_dir>`` for a file under the reports directory
-    (the ops area serves that directory). A path outside it is returned as a ``file://`` URL."""
+    """``http://host:reports_port/<path relative to reports_dir>`` for a file under the reports directory,
+    as served by the ops area's reports server (``stockflow.ops.reports.report_url``: honours
+    ``STOCKFLOW_REPORTS_URL``). A path outside the reports directory is returned as a ``file://`` URL."""
+    from stockflow.ops.reports import report_url as served_url
+
     p = Path(path).resolve()
-    root = settings.reports_dir.resolve()
-    try:
-        rel = p.relative_to(root)
-    except ValueError:
+    if not p.is_relative_to(settings.reports_dir.resolve()):
         return p.as_uri()
-    s = settings.server
-    return f"http://{s.host}:{s.reports_port}/{rel.as_posix()}"
+    return served_url(settings, p)

@@ -126,6 +126,13 @@ def _checkpoint(ctx: Any, suite: Any) -> Any:
     )
 
 
+def _offline(settings: Settings) -> None:
+    """Rewrite the freshly built site so it reads without network (GX pulls CSS/JS from CDNs)."""
+    from stockflow.ops.datadocs import make_offline
+
+    make_offline(data_docs_dir(settings))
+
+
 def _file_path(url: str | None) -> str | None:
     if not url:
         return None
@@ -147,6 +154,7 @@ def run_checkpoint(
         )
         (identifier, suite_result), *_ = result.run_results.items()
         urls = ctx.get_docs_sites_urls(resource_identifier=identifier, site_names=[SITE_NAME])
+        _offline(settings)
     outcomes = []
     for r in suite_result.results:
         cfg = r.expectation_config

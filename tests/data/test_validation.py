@@ -158,7 +158,9 @@ def test_data_docs_written_and_linkable(validated: Any) -> None:
     page = Path(outcome.data_docs_path)
     assert page.exists() and page.is_relative_to(settings.reports_dir / "data_docs")
     assert (settings.reports_dir / "data_docs" / "index.html").exists()
-    assert "close_ratio" in page.read_text()  # the run's page shows each expectation and its result
+    html = page.read_text()
+    assert "close_ratio" in html  # the run's page shows each expectation and its result
+    assert "cdn.jsdelivr.net" not in html and "stockflow-offline.css" in html  # readable without network
     suite_page = (settings.reports_dir / "data_docs" / "expectations" / "stockflow_bars.html").read_text()
     assert "[error] positive_prices" in suite_page and "[warning] missing_sessions" in suite_page
     url = report_url(settings, page)
