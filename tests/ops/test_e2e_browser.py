@@ -96,10 +96,15 @@ def _trading_env(base: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def prefect_database() -> Iterator[str | None]:
     """A fresh PostgreSQL database for Prefect's server when PostgreSQL is reachable (no "database is
-    locked" under load), else None: the server then uses its SQLite default."""
+    locked" under load), else None: the server then uses its SQLite default (also with
+    E2E_PREFECT_DB=sqlite)."""
     from sqlalchemy import create_engine, text
 
     from tests.conftest import _pg_admin_url
+
+    if os.environ.get("E2E_PREFECT_DB") == "sqlite":
+        yield None
+        return
 
     admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
     try:
