@@ -34,7 +34,7 @@ lint: setup  ## ruff
 	$(VENV)/bin/ruff format --check .
 
 typecheck: setup  ## mypy
-	$(VENV)/bin/mypy stockflow flows tasks models deployments
+	$(VENV)/bin/mypy stockflow flows tasks models deployments expectations bench
 
 browser-deps:  ## Debian's chromium for the end-to-end UI test (skipped when absent)
 	@command -v chromium >/dev/null 2>&1 || { \

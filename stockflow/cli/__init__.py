@@ -10,6 +10,7 @@ import os
 import sys
 
 import typer
+from typer._click import exceptions as _click_exc  # typer 0.2x vendors click
 
 from stockflow.cli import backtest, config_cmd, data, features, ml, ops, pipeline, trading
 from stockflow.errors import StockflowError
@@ -49,14 +50,8 @@ def main() -> None:
     except typer.Abort:
         typer.secho("aborted", err=True)
         sys.exit(1)
-    except SystemExit:
-        raise
-    except Exception as err:  # click usage errors come through here in non-standalone mode
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        raise
+    except _click_exc.ClickException as err:  # usage errors: bad option, missing argument
+        err.show()
+        sys.exit(err.exit_code)
     if isinstance(rv, int) and rv:
         sys.exit(rv)

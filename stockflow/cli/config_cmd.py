@@ -24,7 +24,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(data, indent=2, default=str))
             return
         src = config_file()
-        typer.echo(f"# effective settings (file: {src}{'' if src.exists() else ', not present'}; env STOCKFLOW_*)")
+        present = "" if src.exists() else ", not present"
+        typer.echo(f"# effective settings (file: {src}{present}; env STOCKFLOW_*)")
         typer.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
 
     @db_app.command("upgrade")

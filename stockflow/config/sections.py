@@ -50,14 +50,21 @@ class ValidationSettings(Section):
         0.75, gt=0, description="Hard bound on |close/prev_close - 1|; real fat tails stay under it."
     )
     max_failed_share: float = Field(
-        0.05, ge=0, le=1, description="The ingest flow fails when more than this share of rows is quarantined."
+        0.05,
+        ge=0,
+        le=1,
+        description="The ingest flow fails when more than this share of rows is quarantined.",
     )
     missing_sessions_mostly: float = Field(0.98, ge=0, le=1)
     check_calendar: bool = True
-    max_examples: int = Field(20, ge=1, le=1000, description="Example rows kept per rule in the stored summary.")
+    max_examples: int = Field(
+        20, ge=1, le=1000, description="Example rows kept per rule in the stored summary."
+    )
     min_failed_rows: int = Field(
-        3, ge=1, description="The max_failed_share test needs at least this many quarantined rows (one bad bar "
-        "in a four-symbol daily batch is quarantined, not fatal)."
+        3,
+        ge=1,
+        description="The max_failed_share test needs at least this many quarantined rows (one bad bar "
+        "in a four-symbol daily batch is quarantined, not fatal).",
     )
 
 
