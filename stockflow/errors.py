@@ -37,12 +37,16 @@ class DataError(StockflowError):
         self.symbol = symbol
         self.row = row
         self.rule = rule
-        parts = [p for p in (
-            f"file/source {location}" if location else None,
-            f"symbol {symbol}" if symbol else None,
-            f"row {row}" if row is not None else None,
-            f"rule {rule}" if rule else None,
-        ) if p]
+        parts = [
+            p
+            for p in (
+                f"file/source {location}" if location else None,
+                f"symbol {symbol}" if symbol else None,
+                f"row {row}" if row is not None else None,
+                f"rule {rule}" if rule else None,
+            )
+            if p
+        ]
         super().__init__(f"{message} ({', '.join(parts)})" if parts else message)
 
 

@@ -33,7 +33,9 @@ from stockflow.db import Base, make_engine, upgrade  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data" / "sp500_cc0" / "sp500_2018_members_1962-2017_daily.csv.gz"
-POSTGRES_ADMIN_URL = os.environ.get("STOCKFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "STOCKFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 def _pg_admin_url() -> str:
@@ -49,8 +51,10 @@ def _postgres_database() -> Iterator[str]:
             conn.execute(text("select 1"))
     except Exception as err:
         admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({type(err).__name__}); "
-                    "set STOCKFLOW_TEST_POSTGRES_URL to run the Postgres half")
+        pytest.skip(
+            f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({type(err).__name__}); "
+            "set STOCKFLOW_TEST_POSTGRES_URL to run the Postgres half"
+        )
     name = f"stockflow_test_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
