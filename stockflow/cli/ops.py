@@ -41,6 +41,7 @@ def register(app: typer.Typer) -> None:
         """
         from stockflow.config import load_settings, redact_url
         from stockflow.ops.local import LocalOperation, OperationConfig, database_description
+        from stockflow.ops.security import check_bind
 
         t0 = time.perf_counter()
         settings = load_settings()
@@ -53,6 +54,7 @@ def register(app: typer.Typer) -> None:
             catalog=catalog,
         )
         op = LocalOperation(config, settings)
+        check_bind(config.host, op.env)  # refuse an unprotected exposure before touching anything
         if migrate:
             from stockflow.db import get_engine, upgrade
 

@@ -71,7 +71,7 @@ def test_stockflow_up_refuses_to_expose_without_auth(tmp_path: Path) -> None:
     env["PREFECT_HOME"] = str(tmp_path / ".prefect")
     stockflow = str(Path(sys.executable).with_name("stockflow"))
     res = subprocess.run(
-        [stockflow, "up", "--host", "0.0.0.0", "--no-migrate"],
+        [stockflow, "up", "--host", "0.0.0.0"],
         check=False,
         cwd=tmp_path,
         env=env,
@@ -83,6 +83,7 @@ def test_stockflow_up_refuses_to_expose_without_auth(tmp_path: Path) -> None:
     assert "refusing to expose the Prefect server on 0.0.0.0" in res.stderr
     assert SERVER_AUTH_ENV in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / ".prefect" / "logs" / "server.log").exists(), "nothing was started"
+    assert not (tmp_path / "data").exists(), "not even the state store"
 
 
 def test_secret_scanner_names_secrets_not_values() -> None:
