@@ -65,8 +65,9 @@ class DriftResult:
 
 def report_url(settings: Settings, path: str | Path) -> str:
     """URL of a file under ``reports_dir`` as served by the ops area's reports server."""
-    rel = Path(path).resolve().relative_to(Path(settings.reports_dir).resolve())
-    return f"http://{settings.server.host}:{settings.server.reports_port}/{rel.as_posix()}"
+    from stockflow.ops.reports import report_url as served_url
+
+    return served_url(settings, path)
 
 
 def _window(frame: pl.DataFrame) -> tuple[dt.date | None, dt.date | None]:

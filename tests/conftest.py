@@ -22,7 +22,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 # Never read the developer's own stockflow.yaml or STOCKFLOW_* variables in tests.
 os.environ["STOCKFLOW_CONFIG"] = os.path.join(_PREFECT_HOME, "no-such-stockflow.yaml")
-for _k in [k for k in os.environ if k.startswith("STOCKFLOW_") and k != "STOCKFLOW_CONFIG"]:
+# STOCKFLOW_TEST_* variables configure the test run itself (e.g. the PostgreSQL URL) and stay.
+for _k in [
+    k
+    for k in os.environ
+    if k.startswith("STOCKFLOW_") and k != "STOCKFLOW_CONFIG" and not k.startswith("STOCKFLOW_TEST_")
+]:
     del os.environ[_k]
 
 import pytest  # noqa: E402

@@ -199,12 +199,9 @@ def report_dir(settings: Settings, run_key: str) -> Path:
 
 def report_url(settings: Settings, path: Path) -> str:
     """The reports server's URL of a file under ``settings.reports_dir``."""
-    base = f"http://{settings.server.host}:{settings.server.reports_port}/"
-    try:
-        rel = path.resolve().relative_to(Path(settings.reports_dir).resolve())
-    except ValueError:
-        rel = Path(path.name)
-    return base + rel.as_posix()
+    from stockflow.ops.reports import report_url as served_url
+
+    return served_url(settings, path)
 
 
 def _jsonable(obj: Any) -> Any:

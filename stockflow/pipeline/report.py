@@ -30,15 +30,9 @@ REPORTS_KEY = "trade-reports"
 
 def reports_url(settings: Settings, path: Path | str | None = None) -> str:
     """The reports server's URL of ``path`` (a file under ``settings.reports_dir``), or its index."""
-    base = f"http://{settings.server.host}:{settings.server.reports_port}/"
-    if path is None:
-        return base
-    p = Path(path)
-    try:
-        rel = p.resolve().relative_to(Path(settings.reports_dir).resolve())
-    except ValueError:
-        rel = Path(p.name)
-    return base + rel.as_posix()
+    from stockflow.ops.reports import report_url, reports_base_url
+
+    return reports_base_url(settings) + "/" if path is None else report_url(settings, path)
 
 
 def _fmt(v: Any, pattern: str = "{:,.2f}") -> str:

@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,7 +153,14 @@ def test_no_secret_in_logs_artifacts_or_deployment_parameters(
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(flow_run_id)
         texts["flow run (parameters, state, tags)"] = run.model_dump_json()
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+        # The batch can still be in flight on a busy machine: wait (bounded) for the run's last line.
+        deadline = time.monotonic() + 30
+        while True:
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+            seen = any("trading state is now HALTED" in log.message for log in logs)
+            if seen or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         for i, log in enumerate(logs):
             texts[f"log {i} ({log.name})"] = log.message
         arts = client.read_artifacts(
