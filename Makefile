@@ -8,19 +8,25 @@ export UV_PYTHON := 3.11
 # Prefect's state for `make run` stays inside the project, not in ~/.prefect.
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv from PATH when present; otherwise pip installs it and it runs as `python3 -m uv`.
+UV_BIN := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV_BIN),)
+UV := python3 -m uv
+else
+UV := $(UV_BIN)
+endif
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test lint typecheck pytest bench up browser-deps clean help
+.PHONY: uv-installed setup run test lint typecheck pytest bench up browser-deps clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(UV):
-	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+uv-installed:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+$(VENV)/.synced: pyproject.toml uv.lock | uv-installed
 	$(UV) sync --frozen --group dev
 	@touch $@
 
