@@ -4,13 +4,13 @@ deployment parameters."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 
@@ -117,9 +117,7 @@ def alpaca_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake
 
 
 @pytest.mark.usefixtures("prefect_api")
-def test_no_secret_in_logs_artifacts_or_deployment_parameters(
-    alpaca_env: FakeAlpacaTrading, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_no_secret_in_logs_artifacts_or_deployment_parameters(alpaca_env: FakeAlpacaTrading) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         ArtifactFilter,
@@ -129,27 +127,41 @@ def test_no_secret_in_logs_artifacts_or_deployment_parameters(
         LogFilter,
         LogFilterFlowRunId,
     )
-    from prefect.logging.handlers import APILogHandler
+    from prefect.settings import PREFECT_API_URL
 
     from deployments.serve import build_deployments
-    from flows.kill_switch import kill_switch_flow
 
     secrets = secret_values()
     assert set(secrets) >= {"STOCKFLOW_BROKER__ALPACA_SECRET_KEY", "APCA_API_KEY_ID"}
-    # Ship every log line, debug included, to the API for the duration of the test.
-    for name in ("prefect.flow_runs", "prefect.task_runs"):
-        logger = logging.getLogger(name)
-        monkeypatch.setattr(logger, "level", logging.DEBUG)
-
-    state = kill_switch_flow(state="HALTED", reason="secret scan", return_state=True)
-    assert state.is_completed(), state
-    flow_run_id = state.state_details.flow_run_id
-    assert flow_run_id is not None
+    # The flow runs in a fresh interpreter against this test's Prefect API, as a served deployment
+    # would: what other tests left in this process's logging state cannot hide (or fake) its logs.
+    # Every line is shipped to the API, debug level included.
+    script = (
+        "from flows.kill_switch import kill_switch_flow\n"
+        "s = kill_switch_flow(state='HALTED', reason='secret scan', return_state=True)\n"
+        "print('FLOW_RUN', s.state_details.flow_run_id, s.type.value)\n"
+    )
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PREFECT_LOGGING_LEVEL": "DEBUG",
+        "PYTHONPATH": str(ROOT),
+    }
+    res = subprocess.run(
+        [sys.executable, "-c", script],
+        check=False,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    line = next((x for x in res.stdout.splitlines() if x.startswith("FLOW_RUN ")), None)
+    assert line is not None and line.endswith(" COMPLETED"), res.stdout[-2000:] + res.stderr[-2000:]
+    flow_run_id = UUID(line.split()[1])
     # The keys were really used: the broker was called with them (the fake refuses anything else).
     assert any(path.endswith("/orders") for _, path, _ in alpaca_env.requests), alpaca_env.requests
-
-    APILogHandler().flush()  # logs are sent in batches in the background
-    texts: dict[str, str] = {}
+    texts: dict[str, str] = {"flow process output": res.stdout + res.stderr}
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(flow_run_id)
         texts["flow run (parameters, state, tags)"] = run.model_dump_json()
