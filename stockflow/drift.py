@@ -67,7 +67,7 @@ def report_url(settings: Settings, path: str | Path) -> str:
     """URL of a file under ``reports_dir`` as served by the ops area's reports server."""
     from stockflow.ops.reports import report_url as served_url
 
-    return served_url(settings, path)
+    return served_url(settings, Path(path).resolve())
 
 
 def _window(frame: pl.DataFrame) -> tuple[dt.date | None, dt.date | None]:

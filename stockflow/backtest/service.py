@@ -201,7 +201,7 @@ def report_url(settings: Settings, path: Path) -> str:
     """The reports server's URL of a file under ``settings.reports_dir``."""
     from stockflow.ops.reports import report_url as served_url
 
-    return served_url(settings, path)
+    return served_url(settings, Path(path).resolve())
 
 
 def _jsonable(obj: Any) -> Any:

@@ -32,7 +32,8 @@ def reports_url(settings: Settings, path: Path | str | None = None) -> str:
     """The reports server's URL of ``path`` (a file under ``settings.reports_dir``), or its index."""
     from stockflow.ops.reports import report_url, reports_base_url
 
-    return reports_base_url(settings) + "/" if path is None else report_url(settings, path)
+    # Callers pass paths relative to the working directory (reports_dir / ...): resolve them here.
+    return reports_base_url(settings) + "/" if path is None else report_url(settings, Path(path).resolve())
 
 
 def _fmt(v: Any, pattern: str = "{:,.2f}") -> str:
