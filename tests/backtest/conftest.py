@@ -9,16 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-
-def business_days(start: dt.date, n: int) -> list[dt.date]:
-    """``n`` weekdays from ``start``."""
-    out: list[dt.date] = []
-    d = start
-    while len(out) < n:
-        if d.weekday() < 5:
-            out.append(d)
-        d += dt.timedelta(days=1)
-    return out
+from tests.helpers import business_days
 
 
 def random_bars(

@@ -13,7 +13,8 @@ from stockflow.backtest.config import BacktestConfig, Costs
 from stockflow.backtest.engine import run_backtest
 from stockflow.risk.sizing import position_size
 from stockflow.risk.stops import initial_stop, stop_fill_price, update_trailing_stop
-from tests.backtest.conftest import bars_from_prices, business_days, signal_frame
+from tests.backtest.conftest import bars_from_prices, signal_frame
+from tests.helpers import business_days
 
 DAY0 = dt.date(2020, 1, 6)
 DAYS = business_days(DAY0, 30)

@@ -7,16 +7,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-
-def business_days(start: dt.date, n: int) -> list[dt.date]:
-    """``n`` weekdays from ``start`` (a stand-in for exchange sessions)."""
-    out: list[dt.date] = []
-    d = start
-    while len(out) < n:
-        if d.weekday() < 5:
-            out.append(d)
-        d += dt.timedelta(days=1)
-    return out
+from tests.helpers import business_days
 
 
 def synthetic_bars(
