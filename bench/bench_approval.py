@@ -32,7 +32,7 @@ REPEATS = int(os.environ.get("BENCH_APPROVAL_REPEATS", "5"))
 
 def _env(base: Path) -> dict[str, str]:
     return {
-        "STOCKFLOW_CONFIG": str(base / "no-config.yaml"),
+        "STOCKFLOW_CONFIG": "",  # no config file
         "STOCKFLOW_DATA_DIR": str(base / "data"),
         "STOCKFLOW_REPORTS_DIR": str(base / "reports"),
         "STOCKFLOW_DATABASE_URL": f"sqlite:///{base / 'data' / 'stockflow.db'}",

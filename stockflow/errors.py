@@ -76,3 +76,8 @@ class HaltError(StockflowError):
 
 class ModelError(StockflowError):
     """A model artifact is missing, corrupt, or does not match the feature set."""
+
+
+class StoreError(StockflowError):
+    """The state store cannot be used as it is: deleted or replaced during a run, unreachable, read-only
+    or full. Nothing more is written; fix the store, then run again."""

@@ -21,7 +21,9 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 # Never read the developer's own stockflow.yaml or STOCKFLOW_* variables in tests.
-os.environ["STOCKFLOW_CONFIG"] = os.path.join(_PREFECT_HOME, "no-such-stockflow.yaml")
+# (an empty file: a STOCKFLOW_CONFIG naming a missing file is refused)
+os.environ["STOCKFLOW_CONFIG"] = os.path.join(_PREFECT_HOME, "empty-stockflow.yaml")
+open(os.environ["STOCKFLOW_CONFIG"], "w").close()
 # STOCKFLOW_TEST_* variables configure the test run itself (e.g. the PostgreSQL URL) and stay.
 for _k in [
     k

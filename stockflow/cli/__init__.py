@@ -7,13 +7,15 @@ Each area registers its commands from its own module; heavy imports stay inside 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import traceback
 
 import typer
 from typer._click import exceptions as _click_exc  # typer 0.2x vendors click
 
 from stockflow.cli import backtest, config_cmd, data, features, ml, ops, pipeline, trading
-from stockflow.errors import StockflowError
+from stockflow.expected import DEBUG_ENV, debug_enabled, explain, install
 
 app = typer.Typer(
     name="stockflow",
@@ -38,20 +40,54 @@ def _quiet_environment() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
+def _take_debug_flag(argv: list[str]) -> bool:
+    """Remove a global ``--debug`` from ``argv`` (before the command name or after it)."""
+    if "--debug" in argv:
+        argv.remove("--debug")
+        return True
+    return False
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    # SIGTERM unwinds like Ctrl-C: the run is marked crashed/failed, atexit stops the temporary Prefect
+    # server. (kill -9 cannot be caught: see stockflow.ops.orphans for that case.)
+    raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+
 def main() -> None:
-    """Console-script entry point: expected errors print one clear message, not a traceback."""
+    """Console-script entry point: expected errors print one clear line, not a traceback; bugs (and
+    everything under ``--debug``) keep theirs."""
     _quiet_environment()
+    if _take_debug_flag(sys.argv):
+        os.environ[DEBUG_ENV] = "1"
+    install()
+    signal.signal(signal.SIGTERM, _terminate)
+    from stockflow.orphans import guard_ephemeral_server
+
+    guard_ephemeral_server()
     try:
         # Outside standalone mode click returns typer.Exit's code instead of exiting with it.
         rv = app(standalone_mode=False)
-    except StockflowError as err:
-        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-        sys.exit(2)
+        from stockflow.db.engine import check_store_identities
+
+        check_store_identities()
     except typer.Abort:
         typer.secho("aborted", err=True)
         sys.exit(1)
+    except KeyboardInterrupt as err:
+        typer.secho(f"interrupted ({err or 'Ctrl-C'}); the run was stopped", err=True)
+        sys.exit(130)
     except _click_exc.ClickException as err:  # usage errors: bad option, missing argument
         err.show()
         sys.exit(err.exit_code)
+    except Exception as err:
+        line = explain(err)
+        if line is None or debug_enabled():
+            traceback.print_exc()
+        if line is None:
+            typer.secho(f"error (a bug, please report it with the traceback above): {err}", err=True)
+            sys.exit(1)
+        typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
     if isinstance(rv, int) and rv:
         sys.exit(rv)

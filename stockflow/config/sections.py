@@ -6,6 +6,7 @@ ignored.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -26,11 +27,24 @@ class DataSettings(Section):
         description="Universe. Empty means every symbol the source offers.",
     )
     path: str | None = Field(None, description="File or directory for the 'files' source.")
-    start: str | None = Field(None, description="First session to ingest (YYYY-MM-DD); None = all.")
-    end: str | None = Field(None, description="Last session to ingest (YYYY-MM-DD); None = latest.")
+    start: dt.date | None = Field(None, description="First session to ingest (YYYY-MM-DD); None = all.")
+    end: dt.date | None = Field(None, description="Last session to ingest (YYYY-MM-DD); None = latest.")
+    max_file_mb: float = Field(
+        512.0,
+        gt=0,
+        description="Largest file (MB on disk, or once decompressed) the files source reads; a bigger "
+        "one is refused by name (split it, or raise this). Files are read in one piece (~5x in memory).",
+    )
     timeframe: Literal["1Day"] = "1Day"
     calendar: str = "XNYS"
     fetch_retries: int = Field(3, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _window(self) -> DataSettings:
+        if self.start and self.end and self.start > self.end:
+            raise ValueError(f"data.start ({self.start}) is after data.end ({self.end})")
+        return self
+
     http_timeout_s: float = Field(20.0, gt=0, le=300)
     alpaca_data_url: str | None = Field(
         None, description="Base URL of Alpaca's market-data API (None: https://data.alpaca.markets)."

@@ -32,7 +32,7 @@ def get_source(
         where = path or settings.data.path
         if not where:
             raise ConfigError("the files source needs a path: --path PATH or settings data.path")
-        return FilesSource(where)
+        return FilesSource(where, max_bytes=int(settings.data.max_file_mb * 1024 * 1024))
     if name == "alpaca":
         from stockflow.sources.alpaca import AlpacaSource
 

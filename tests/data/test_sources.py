@@ -107,7 +107,6 @@ GOOD = (
             b"symbol,date,open,high,low,close\nAAPL,2024-01-02,1,2,0.5,1.5\n",
             "missing_columns",
         ),
-        ("ragged.csv", GOOD.encode() + b"AAPL,2024-01-04,1,2,3,4,5,6\n", "malformed_csv"),
         ("corrupt.csv.gz", b"\x1f\x8b\x08\x00garbage-not-deflate", "corrupt_gzip"),
     ],
 )
