@@ -70,6 +70,17 @@ class ValidationSettings(Section):
         description="The ingest flow fails when more than this share of rows is quarantined.",
     )
     missing_sessions_mostly: float = Field(0.98, ge=0, le=1)
+    max_price: float = Field(1e7, gt=0, description="Hard bound on any price (BRK.A is under 1e6).")
+    max_intraday_ratio: float = Field(
+        4.0, gt=1, description="Bound on high/max(open, close) and min(open, close)/low (real max ~3.2)."
+    )
+    max_volume: float = Field(1e11, gt=0, description="Hard bound on one day's volume (shares).")
+    max_volume_ratio: float = Field(
+        500.0, gt=1, description="Bound on volume / median of the symbol's previous 20 volumes."
+    )
+    volume_median_floor: float = Field(
+        1e5, ge=0, description="The median used by max_volume_ratio is at least this (thin first days)."
+    )
     check_calendar: bool = True
     max_examples: int = Field(
         20, ge=1, le=1000, description="Example rows kept per rule in the stored summary."

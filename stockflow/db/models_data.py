@@ -95,3 +95,40 @@ class QuarantinedRow(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set when a later ingest stored a corrected bar for this (symbol, session): the row is history.
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    released_by_run: Mapped[int | None] = mapped_column(Integer)
+
+
+class BarRevision(Base):
+    """The values a stored bar had before a re-read replaced them (restated by the source, or a
+    quarantined bar repaired): the audit trail of every change to a stored bar."""
+
+    __tablename__ = "bar_revisions"
+    __table_args__ = (Index("ix_bar_revisions_symbol_session", "symbol", "session"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    symbol: Mapped[str] = mapped_column(String(16))
+    timeframe: Mapped[str] = mapped_column(String(8))
+    session: Mapped[dt.date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(16))  # restated / released
+    old_values: Mapped[dict] = mapped_column(JSON)  # open..volume, quarantined, source
+    new_values: Mapped[dict] = mapped_column(JSON)
+    old_ingest_run_id: Mapped[int | None] = mapped_column(Integer)
+    ingest_run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
+    replaced_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RunOwner(Base):
+    """Which process runs an ingest or trade run (host, boot, pid, start): a run left ``running`` by a
+    process that is gone is marked crashed on the next start."""
+
+    __tablename__ = "run_owners"
+    __table_args__ = (UniqueConstraint("kind", "run_id", name="uq_run_owners_kind_run_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # ingest / trade
+    run_id: Mapped[int] = mapped_column(Integer)
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    owner: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

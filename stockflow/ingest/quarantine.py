@@ -8,7 +8,7 @@ import polars as pl
 from sqlalchemy import Engine, select
 
 from stockflow.db.models_data import QuarantinedRow
-from stockflow.ingest.report import NOT_STORED_RULES, OHLCV, Batch
+from stockflow.ingest.report import NOT_STORED_RULES, OHLCV, REREAD_COL, Batch
 from stockflow.sources import Reject
 from stockflow.sources.base import LOCATION_COL, ROW_COL
 from stockflow.validation import ROW_ID, ValidationOutcome
@@ -26,6 +26,13 @@ def _describe(rule: str, row: dict[str, Any], ctx: dict[str, Any]) -> str:
         extra = f"; dated {ctx.get('days_ahead')} days ahead"
     elif rule == "session_day":
         extra = "; not an exchange session"
+    elif rule == "date_in_calendar":
+        extra = "; dated before the exchange calendar starts (1900)"
+    elif rule == "high_low_range":
+        hi, lo = ctx.get("high_ratio") or 0.0, ctx.get("low_ratio") or 0.0
+        extra = f"; high/max(open,close)={hi:.4g}, min(open,close)/low={lo:.4g}"
+    elif rule == "volume_bound" and ctx.get("volume_ratio") is not None:
+        extra = f"; volume / its recent median = {ctx['volume_ratio']:.4g}"
     return f"breaks '{desc}' ({values}){extra}"
 
 
@@ -47,6 +54,8 @@ def quarantine_records(batch: Batch, outcome: ValidationOutcome | None) -> list[
         )
     if outcome and outcome.row_rules:
         flagged = batch.bars.filter(pl.col(ROW_ID).is_in(list(outcome.row_rules)))
+        if REREAD_COL in flagged.columns:  # a stored session read again unchanged was judged before
+            flagged = flagged.filter(pl.col(REREAD_COL).fill_null("") != "same")
         for row in flagged.iter_rows(named=True):
             rid = int(row[ROW_ID])
             raw = {k: row[k] for k in ("symbol", *OHLCV)}

@@ -15,6 +15,8 @@ OHLCV = ("open", "high", "low", "close", "volume")
 #: a missing value cannot be stored, and a bar dated in the future would move the incremental cursor.
 NOT_STORED_RULES = frozenset({"not_null", "not_in_future", "date_in_calendar"})
 _MAX_ERRORS_SHOWN = 5
+#: Column of a batch: null for a session not stored yet, "same" / "changed" for a stored one read again.
+REREAD_COL = "_reread"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,10 @@ class IngestReport:
     warnings_by_rule: dict[str, int] = field(default_factory=dict)
     raw_path: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    rows_restated: int = 0  # stored sessions the source now gives other values for (re-read window)
+    rows_replaced: int = 0  # of those, replaced (--replace); the old values are in bar_revisions
+    rows_released: int = 0  # quarantined bars repaired, plus quarantine rows released
+    restated_examples: tuple[str, ...] = ()
 
     def lines(self) -> list[str]:
         """A short human-readable summary."""
@@ -51,12 +57,29 @@ class IngestReport:
             )
         if self.warnings_by_rule:
             out.append("warnings: " + ", ".join(f"{k}={v}" for k, v in sorted(self.warnings_by_rule.items())))
+        out += self.repair_lines()
         for sym, err in list(self.symbols_failed.items())[:_MAX_ERRORS_SHOWN]:
             out.append(f"failed {sym}: {err}")
         if len(self.symbols_failed) > _MAX_ERRORS_SHOWN:
             out.append(f"... and {len(self.symbols_failed) - _MAX_ERRORS_SHOWN} more failures")
         if self.data_docs_path:
             out.append(f"data docs: {self.data_docs_path}")
+        return out
+
+    def repair_lines(self) -> list[str]:
+        """What a re-read window found: restated, replaced, released."""
+        if not (self.rows_restated or self.rows_released):
+            return []
+        out = [
+            f"restated: {self.rows_restated:,} stored bar(s) differ in the source, {self.rows_replaced:,} "
+            f"replaced; released: {self.rows_released:,} repaired quarantined row(s)"
+        ]
+        kept = self.rows_restated - self.rows_replaced
+        if kept > 0:
+            out.append(
+                f"{kept:,} restated bar(s) kept as stored: re-run with --replace to take the new values"
+            )
+        out += [f"  {e}" for e in self.restated_examples[:_MAX_ERRORS_SHOWN]]
         return out
 
     def to_markdown(self, settings: Settings | None = None) -> str:
@@ -77,6 +100,8 @@ class IngestReport:
         if self.warnings_by_rule:
             md += ["", "### Warnings (stored, not blocking)", "", "| rule | rows |", "| --- | ---: |"]
             md += [f"| {k} | {v:,} |" for k, v in sorted(self.warnings_by_rule.items())]
+        if self.repair_lines():
+            md += ["", "### Re-read window", "", *[f"- {x.strip()}" for x in self.repair_lines()]]
         if self.symbols_failed:
             md += ["", "### Failed symbols / files", "", "| symbol or file | error |", "| --- | --- |"]
             md += [f"| {k} | {v.replace('|', '/')} |" for k, v in self.symbols_failed.items()]
@@ -100,3 +125,4 @@ class Batch:
     symbols: tuple[str, ...]
     context: pl.DataFrame
     seconds: float = 0.0
+    replace: bool = False  # replace restated good bars (else report them)

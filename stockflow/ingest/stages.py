@@ -10,11 +10,13 @@ import polars as pl
 from sqlalchemy import Engine, update
 
 from stockflow.config import Settings
+from stockflow.crashed import claim_run
 from stockflow.db import transaction, utcnow
 from stockflow.db.models_data import IngestRun
 from stockflow.domain.market import normalize_symbol
-from stockflow.errors import SourceError
+from stockflow.errors import ConfigError, SourceError
 from stockflow.ingest.quarantine import drop_known_bad_rows, drop_known_rejects
+from stockflow.ingest.repair import load_stored, mark_reread
 from stockflow.ingest.report import _MAX_ERRORS_SHOWN, OHLCV, Batch
 from stockflow.logs import get_logger
 from stockflow.sources import DataSource, FetchResult, Reject, get_source
@@ -38,18 +40,22 @@ def resolve_symbols(settings: Settings, source: str, symbols: list[str] | None) 
 def _date(value: str | dt.date | None) -> dt.date | None:
     if value is None or isinstance(value, dt.date):
         return value
-    return dt.date.fromisoformat(value)
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def resolve_window(
     settings: Settings, start: dt.date | str | None, end: dt.date | str | None, path: str | None
 ) -> tuple[dt.date | None, dt.date | None, str | None]:
-    """Start, end and path, defaulting to the settings (data.start, data.end, data.path)."""
-    return (
-        _date(start) or _date(settings.data.start),
-        _date(end) or _date(settings.data.end),
-        path or settings.data.path,
-    )
+    """Start, end and path, defaulting to the settings (data.start, data.end, data.path).
+    Raises :class:`ConfigError` when start is after end (nothing could ever be ingested)."""
+    first = _date(start) or _date(settings.data.start)
+    last = _date(end) or _date(settings.data.end)
+    if first and last and first > last:
+        raise ConfigError(f"--start {first} is after --end {last}: the window is empty; swap them")
+    return first, last, path or settings.data.path
 
 
 def begin_ingest(
@@ -87,6 +93,7 @@ def begin_ingest(
         )
         s.add(run)
         s.flush()
+        claim_run(s, "ingest", int(run.id), flow_run_id)
         return int(run.id)
 
 
@@ -101,10 +108,19 @@ def fail_ingest(engine: Engine, ingest_run_id: int, error: BaseException | str) 
 
 
 def _fetch_remote(
-    src: DataSource, engine: Engine, symbols: list[str], start: dt.date | None, end: dt.date | None
+    src: DataSource,
+    engine: Engine,
+    symbols: list[str],
+    start: dt.date | None,
+    end: dt.date | None,
+    *,
+    since: dt.date | None = None,
 ) -> FetchResult:
-    """Ask a remote source only for what is missing: symbols grouped by their first missing session."""
+    """Ask a remote source only for what is missing (from ``since`` on when a window is re-read):
+    symbols grouped by their first missing session."""
     last = latest_sessions(engine, symbols)
+    if since is not None:
+        last = {k: min(v, since - dt.timedelta(days=1)) for k, v in last.items()}
     cap = last_completed_session()
     end = min(end, cap) if end else cap
     groups: dict[dt.date | None, list[str]] = {}
@@ -157,8 +173,11 @@ def fetch_stage(
     start: dt.date | None = None,
     end: dt.date | None = None,
     http_session: Any = None,
+    since: dt.date | None = None,
+    replace: bool = False,
 ) -> Batch:
-    """Fetch from ``source`` and keep only what is new. Raises :class:`SourceError` when nothing at all
+    """Fetch from ``source`` and keep only what is new, plus every stored session from ``since`` on
+    (re-read: see :mod:`stockflow.ingest.repair`). Raises :class:`SourceError` when nothing at all
     could be fetched (every symbol or file failed), :class:`RetryableError` on transient failures."""
     t0 = time.perf_counter()
     log = get_logger()
@@ -170,7 +189,7 @@ def fetch_stage(
     else:
         if not wanted:
             raise SourceError(f"the {source} source needs symbols (--symbols or settings data.symbols)")
-        result = _fetch_remote(src, engine, wanted, start, end)
+        result = _fetch_remote(src, engine, wanted, start, end, since=since)
     bars = result.bars
     if bars.height == 0 and result.errors and not result.rejects:
         shown = "; ".join(f"{k}: {v}" for k, v in list(result.errors.items())[:_MAX_ERRORS_SHOWN])
@@ -182,21 +201,27 @@ def fetch_stage(
         set(bars.get_column("symbol").unique().to_list()) | {r.symbol for r in result.rejects if r.symbol}
     )
 
-    # Incremental: drop what is already stored (quarantined bars count: they were fetched before).
+    # Incremental: drop what is already stored (quarantined bars count: they were fetched before),
+    # except the re-read window from ``since`` on.
     last = latest_sessions(engine, fetched_symbols or None)
+    reread = since is not None and bool(last)
     if last:
         last_df = pl.DataFrame(
             {"symbol": list(last), "_last": list(last.values())}, schema={"symbol": pl.Utf8, "_last": pl.Date}
         )
-        bars = (
-            bars.join(last_df, on="symbol", how="left", maintain_order="left")
-            .filter(pl.col("_last").is_null() | (pl.col("session") > pl.col("_last")))
-            .drop("_last")
-        )
+        keep = pl.col("_last").is_null() | (pl.col("session") > pl.col("_last"))
+        if since is not None:
+            keep = keep | (pl.col("session") >= since)
+        bars = bars.join(last_df, on="symbol", how="left", maintain_order="left").filter(keep).drop("_last")
     rejects = [
         r
         for r in result.rejects
-        if not (r.symbol in last and r.session is not None and r.session <= last[r.symbol])
+        if not (
+            r.symbol in last
+            and r.session is not None
+            and r.session <= last[r.symbol]
+            and (since is None or r.session < since)
+        )
     ]
     rejects = drop_known_rejects(engine, rejects)
     bars = drop_known_bad_rows(engine, bars)
@@ -204,9 +229,12 @@ def fetch_stage(
         bars = bars.sort(["symbol", "session", LOCATION_COL, ROW_COL], nulls_last=True)
     bars, dup_rejects = _split_exact_duplicates(bars)
     rejects += dup_rejects
+    if reread and since is not None:
+        stored = load_stored(engine, fetched_symbols, since, settings.data.timeframe)
+        bars = mark_reread(bars, stored)
     bars = bars.with_row_index(ROW_ID)
     new_symbols = bars.get_column("symbol").unique().to_list()
-    context = bar_context(engine, new_symbols) if new_symbols else empty_context()
+    context = bar_context(engine, new_symbols, before=since) if new_symbols else empty_context()
     ok = tuple(s for s in fetched_symbols if s not in result.errors)
     log.info(
         "%s: fetched %s rows for %d symbols, %s new, %d rejected rows, %d failures",
@@ -228,6 +256,7 @@ def fetch_stage(
         symbols=ok,
         context=context,
         seconds=time.perf_counter() - t0,
+        replace=replace,
     )
 
 

@@ -44,6 +44,9 @@ def start_trade_run(engine: Engine, *, flow_run_id: str | None, mode: str, signa
         )
         s.add(row)
         s.flush()
+        from stockflow.crashed import claim_run  # (issue 12) owner recorded: a dead run is marked crashed
+
+        claim_run(s, "trade", int(row.id), flow_run_id)
         return int(row.id)
 
 

@@ -254,20 +254,38 @@ def load_bars(
     return conform_bars(pl.DataFrame(rows, schema=BAR_SCHEMA, orient="row"))
 
 
-def bar_context(engine: Engine, symbols: Sequence[str], timeframe: str = "1Day") -> pl.DataFrame:
+def bar_context(
+    engine: Engine, symbols: Sequence[str], timeframe: str = "1Day", *, before: dt.date | None = None
+) -> pl.DataFrame:
     """Per symbol: the last stored session (quarantined bars count) and the last good close with its
-    session, which validation compares the next new bar with. Columns: symbol, last_session,
-    ref_session, ref_close (symbols with nothing stored are absent)."""
+    session, which validation compares the next new bar with, and the median of the last 20 good volumes.
+    Columns: symbol, last_session, ref_session, ref_close, ref_volume (symbols with nothing stored are
+    absent). With ``before``, only bars before that session count (a re-read window's context)."""
+    cut = BarRow.session < before if before is not None else BarRow.session.is_not(None)
     last_q = select(func.max(BarRow.session)).where(
-        BarRow.symbol == bindparam("sym"), BarRow.timeframe == timeframe
+        BarRow.symbol == bindparam("sym"), BarRow.timeframe == timeframe, cut
     )
     ref_q = (
         select(BarRow.session, BarRow.close)
         .where(
-            BarRow.symbol == bindparam("sym"), BarRow.timeframe == timeframe, BarRow.quarantined.is_(False)
+            BarRow.symbol == bindparam("sym"),
+            BarRow.timeframe == timeframe,
+            BarRow.quarantined.is_(False),
+            cut,
         )
         .order_by(BarRow.session.desc())
         .limit(1)
+    )
+    vol_q = (
+        select(BarRow.volume)
+        .where(
+            BarRow.symbol == bindparam("sym"),
+            BarRow.timeframe == timeframe,
+            BarRow.quarantined.is_(False),
+            cut,
+        )
+        .order_by(BarRow.session.desc())
+        .limit(20)
     )
     rows = []
     with engine.connect() as conn:
@@ -276,8 +294,16 @@ def bar_context(engine: Engine, symbols: Sequence[str], timeframe: str = "1Day")
             if last is None:
                 continue
             ref = conn.execute(ref_q, {"sym": sym}).first()
-            rows.append((sym, last, ref[0] if ref else None, ref[1] if ref else None))
-    schema = {"symbol": pl.Utf8, "last_session": pl.Date, "ref_session": pl.Date, "ref_close": pl.Float64}
+            vols = sorted(float(v) for v in conn.execute(vol_q, {"sym": sym}).scalars())
+            med = vols[len(vols) // 2] if len(vols) >= 5 else None
+            rows.append((sym, last, ref[0] if ref else None, ref[1] if ref else None, med))
+    schema = {
+        "symbol": pl.Utf8,
+        "last_session": pl.Date,
+        "ref_session": pl.Date,
+        "ref_close": pl.Float64,
+        "ref_volume": pl.Float64,
+    }
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 

@@ -94,7 +94,17 @@ def is_sorted_by_symbol_session(frame: pl.DataFrame) -> bool:
 
 def gx_frame(checked: pl.DataFrame) -> Any:
     """The pandas frame GX validates: compact dtypes, because GX copies it for every metric."""
-    derived = ("close_ratio", "sessions_skipped", "days_ahead", "is_session", "in_file_order")
+    derived = (
+        "close_ratio",
+        "sessions_skipped",
+        "days_ahead",
+        "is_session",
+        "in_file_order",
+        "in_calendar",
+        "high_ratio",
+        "low_ratio",
+        "volume_ratio",
+    )
     return checked.with_columns(
         pl.col("symbol").cast(pl.Categorical),
         *[pl.col(c).cast(pl.Float32) for c in derived],
@@ -127,6 +137,7 @@ def validate_batch(
         today=today,
         calendar=settings.data.calendar,
         check_calendar=v.check_calendar,
+        volume_floor=v.volume_median_floor,
     )
     frame = gx_frame(checked.select(CHECK_COLUMNS))
     from stockflow.validation.gx_runner import run_checkpoint
@@ -170,7 +181,17 @@ def validate_batch(
         )
     row_context: dict[int, dict[str, Any]] = {}
     if row_rules:
-        derived = ("close_ratio", "sessions_skipped", "is_session", "days_ahead", "oc_max", "oc_min")
+        derived = (
+            "close_ratio",
+            "sessions_skipped",
+            "is_session",
+            "days_ahead",
+            "oc_max",
+            "oc_min",
+            "high_ratio",
+            "low_ratio",
+            "volume_ratio",
+        )
         flagged = checked.filter(pl.col(ROW_ID).is_in(list(row_rules))).select(ROW_ID, *derived)
         for rec in flagged.iter_rows(named=True):
             row_context[int(rec.pop(ROW_ID))] = {k: val for k, val in rec.items() if val is not None}

@@ -23,7 +23,11 @@ CONTEXT_SCHEMA: dict[str, pl.DataType] = {
     "last_session": pl.Date(),
     "ref_session": pl.Date(),
     "ref_close": pl.Float64(),
+    "ref_volume": pl.Float64(),
 }
+#: The exchange calendar's first day (stockflow.validation.calendar.CALENDAR_START): no bar is older.
+EARLIEST_DATE = dt.date(1900, 1, 1)
+_VOLUME_WINDOW = 20
 
 
 def empty_context() -> pl.DataFrame:
@@ -44,9 +48,10 @@ def _lag(col: str, n: int) -> pl.Expr:
 def _close_ratio(batch: pl.DataFrame, context: pl.DataFrame, low: float, high: float) -> pl.DataFrame:
     """row_id -> close / reference close. The reference is the previous valid close (the stored one for
     a symbol's first new row), or the one before it when the previous close was an isolated spike."""
-    valid = batch.filter(pl.col("close").is_finite() & (pl.col("close") > 0)).select(
-        ROW_ID, "symbol", "close"
-    )
+    # A row dated outside the calendar (1850) is nobody's neighbour: it must not condemn the real next bar.
+    valid = batch.filter(
+        pl.col("close").is_finite() & (pl.col("close") > 0) & (pl.col("in_calendar") == 1)
+    ).select(ROW_ID, "symbol", "close")
     ctx = context.filter(pl.col("ref_close").is_not_null() & (pl.col("ref_close") > 0)).select(
         "symbol", "ref_close"
     )
@@ -84,14 +89,25 @@ def derive_checks(
     today: dt.date,
     calendar: str = "XNYS",
     check_calendar: bool = True,
+    volume_floor: float = 1e5,
 ) -> pl.DataFrame:
     """``batch`` (fetch frame sorted by symbol and session, with ``row_id``) plus every check column."""
     low, high = move_bounds
+    if "ref_volume" not in context.columns:
+        context = context.with_columns(pl.lit(None, dtype=pl.Float64).alias("ref_volume"))
     out = batch.with_columns(
         pl.max_horizontal("open", "close").alias("oc_max"),
         pl.min_horizontal("open", "close").alias("oc_min"),
         (pl.col("session") - pl.lit(today)).dt.total_days().alias("days_ahead"),
     )
+    # Before the calendar's start (0001-01-01, 1850) no bar is real; after its end is the future rule's.
+    in_cal = out.get_column("session").fill_null(EARLIEST_DATE) >= EARLIEST_DATE
+    out = out.with_columns(
+        in_cal.cast(pl.Int8).alias("in_calendar"),
+        (pl.col("high") / pl.col("oc_max")).alias("high_ratio"),
+        pl.when(pl.col("low") > 0).then(pl.col("oc_min") / pl.col("low")).otherwise(None).alias("low_ratio"),
+    )
+    out = _volume_ratio(out, context, volume_floor)
     ratio = _close_ratio(out, context, low, high)
     out = out.join(ratio, on=ROW_ID, how="left", maintain_order="left")
 
@@ -112,6 +128,19 @@ def derive_checks(
             pl.lit(None, dtype=pl.Boolean).alias("is_session"),
         )
     return out.with_columns(_file_order(out).alias("in_file_order"))
+
+
+def _volume_ratio(out: pl.DataFrame, context: pl.DataFrame, floor: float) -> pl.DataFrame:
+    """volume / max(median of the symbol's previous volumes, floor): the batch's own history, else the
+    stored median (``ref_volume``) for a symbol's first new rows."""
+    prior = (
+        pl.col("volume").shift(1).rolling_median(_VOLUME_WINDOW, min_samples=5).over("symbol").alias("_vmed")
+    )
+    ctx = context.select("symbol", "ref_volume")
+    out = out.with_columns(prior).join(ctx, on="symbol", how="left", maintain_order="left")
+    base = pl.max_horizontal(pl.coalesce("_vmed", "ref_volume"), pl.lit(floor))
+    ratio = pl.when(pl.coalesce("_vmed", "ref_volume").is_not_null()).then(pl.col("volume") / base)
+    return out.with_columns(ratio.otherwise(None).alias("volume_ratio")).drop("_vmed", "ref_volume")
 
 
 def _file_order(out: pl.DataFrame) -> pl.Series:

@@ -8,6 +8,7 @@ datasource: it gets a pandas frame with only the columns the suite reads.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import pandas as pd
 
 from stockflow.config import Settings
 from stockflow.db.base import utcnow
+from stockflow.logs import get_logger
 from stockflow.validation.docs import data_docs_dir
 
 SITE_NAME = "stockflow"
@@ -99,7 +101,7 @@ def _context(settings: Settings) -> Any:
     return ctx
 
 
-def _checkpoint(ctx: Any, suite: Any) -> Any:
+def _checkpoint(ctx: Any, suite: Any, *, docs: bool = True) -> Any:
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
 
@@ -120,10 +122,28 @@ def _checkpoint(ctx: Any, suite: Any) -> Any:
         gx.Checkpoint(
             name=CHECKPOINT,
             validation_definitions=[vd],
-            actions=[UpdateDataDocsAction(name="update_data_docs", site_names=[SITE_NAME])],
+            actions=[UpdateDataDocsAction(name="update_data_docs", site_names=[SITE_NAME])] if docs else [],
             result_format={"result_format": "COMPLETE", "partial_unexpected_count": 20},
         )
     )
+
+
+def _docs_writable(settings: Settings) -> bool:
+    """True when the Data Docs directory can be written; else a one-line warning (the ingest goes on:
+    an unusable reports directory must not keep bars and the validation verdict from being stored)."""
+    where = data_docs_dir(settings)
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        probe = where / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return True
+    except OSError as err:
+        get_logger().warning(
+            f"warning: reports_dir is not usable ({err}); validation runs and bars are stored, but no Data "
+            "Docs page is built. Fix reports_dir / STOCKFLOW_REPORTS_DIR"
+        )
+        return False
 
 
 def _offline(settings: Settings) -> None:
@@ -146,15 +166,22 @@ def run_checkpoint(
     """Validate ``frame`` (one batch, default RangeIndex) against ``suite`` in one checkpoint run."""
     from great_expectations.core.run_identifier import RunIdentifier
 
+    docs_ok = _docs_writable(settings)
+    urls: list[dict[str, Any]] = []
     with _LOCK:
         ctx = _context(settings)
-        checkpoint = _checkpoint(ctx, suite)
+        checkpoint = _checkpoint(ctx, suite, docs=docs_ok)
         result = checkpoint.run(
             batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name, run_time=utcnow())
         )
         (identifier, suite_result), *_ = result.run_results.items()
-        urls = ctx.get_docs_sites_urls(resource_identifier=identifier, site_names=[SITE_NAME])
-        _offline(settings)
+        if docs_ok:
+            try:
+                urls = ctx.get_docs_sites_urls(resource_identifier=identifier, site_names=[SITE_NAME])
+                _offline(settings)
+            except Exception as err:  # reports are secondary: the verdict and the bars come first
+                get_logger().warning(f"warning: Data Docs not finished in {data_docs_dir(settings)}: {err}")
+                urls = []
     outcomes = []
     for r in suite_result.results:
         cfg = r.expectation_config

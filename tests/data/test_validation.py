@@ -99,6 +99,7 @@ def validated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, pl.Da
             "last_session": [dt.date(2023, 12, 29)],
             "ref_session": [dt.date(2023, 12, 29)],
             "ref_close": [ctx_close],
+            "ref_volume": [None],
         },
         schema=CONTEXT_SCHEMA,
     )
@@ -122,7 +123,7 @@ def test_each_error_rule_quarantines_exactly_the_offending_rows(validated: Any) 
         ("DUPE", DAYS[14]): ("unique_symbol_session",),
         ("FUTR", FUTURE): ("not_in_future",),
         ("WKND", dt.date(2024, 1, 6)): ("session_day",),
-        ("TYPO", DAYS[25]): ("daily_move_bound",),
+        ("TYPO", DAYS[25]): ("daily_move_bound", "high_low_range"),  # high left at 100x close
         ("SPLT", DAYS[30]): ("daily_move_bound",),
         ("CTX", DAYS[0]): ("daily_move_bound",),
     }
