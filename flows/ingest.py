@@ -2,7 +2,9 @@
 
 Parameters (all optional, validated): ``source`` (sample/files/alpaca/yfinance; default the settings),
 ``symbols`` (default the configured universe; every symbol in the files for ``files``), ``path`` (for
-``files``), ``start``/``end`` (sessions, inclusive). Publishes a markdown summary (key
+``files``), ``start``/``end`` (sessions, inclusive), ``since`` (re-read stored sessions from that day on;
+``full`` re-reads everything) and ``replace`` (take restated values; the old ones go to
+``bar_revisions``). Publishes a markdown summary (key
 ``ingest-summary``) and a link to the run's Data Docs (key ``data-docs``). Fails loudly when nothing
 could be fetched or when the quarantined share passes ``validation.max_failed_share``.
 """
@@ -22,15 +24,19 @@ Source = Literal["sample", "files", "alpaca", "yfinance"]
 
 
 @flow(name="ingest", retries=0, validate_parameters=True)
-def ingest_flow(
+def ingest_flow(  # noqa: PLR0917 (flow parameters)
     source: Source | None = None,
     symbols: list[str] | None = None,
     path: str | None = None,
     start: dt.date | None = None,
     end: dt.date | None = None,
+    since: dt.date | None = None,
+    full: bool = False,
+    replace: bool = False,
 ) -> IngestReport:
     """Ingest one batch (see the module docstring); returns the run's report."""
     from stockflow.config import load_settings
+    from stockflow.crashed import mark_crashed_runs
     from stockflow.db import get_engine, upgrade
     from stockflow.ingest import begin_ingest, fail_ingest, resolve_window
     from stockflow.logs import get_logger
@@ -38,7 +44,10 @@ def ingest_flow(
     settings = load_settings()
     engine = get_engine(settings.db_url)
     upgrade(engine)
+    mark_crashed_runs(engine)
     src = source or settings.data.source
+    if full:
+        since = dt.date.min
     start, end, path = resolve_window(settings, start, end, path)
     run_id = begin_ingest(
         settings,
@@ -52,7 +61,18 @@ def ingest_flow(
     )
     try:
         fetch = fetch_task.with_options(retries=settings.data.fetch_retries)
-        batch = fetch(settings, engine, run_id, source=src, symbols=symbols, path=path, start=start, end=end)
+        batch = fetch(
+            settings,
+            engine,
+            run_id,
+            source=src,
+            symbols=symbols,
+            path=path,
+            start=start,
+            end=end,
+            since=since,
+            replace=replace,
+        )
         outcome = validate_task(settings, batch)
         report = store_task(settings, engine, batch, outcome)
     except BaseException as err:

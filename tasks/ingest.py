@@ -56,12 +56,24 @@ def fetch_task(
     path: str | None,
     start: dt.date | None,
     end: dt.date | None,
+    since: dt.date | None = None,
+    replace: bool = False,
 ) -> Batch:
-    """Fetch from the source and keep only bars newer than what is stored (reads only; retried)."""
+    """Fetch from the source and keep only bars newer than what is stored, plus the re-read window from
+    ``since`` (reads only; retried)."""
     from stockflow.ingest import fetch_stage
 
     return fetch_stage(
-        settings, engine, ingest_run_id, source=source, symbols=symbols, path=path, start=start, end=end
+        settings,
+        engine,
+        ingest_run_id,
+        source=source,
+        symbols=symbols,
+        path=path,
+        start=start,
+        end=end,
+        since=since,
+        replace=replace,
     )
 
 

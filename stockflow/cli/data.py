@@ -68,11 +68,25 @@ def print_report(report: Any, settings: Any) -> None:
         )
 
 
+def _check_files_path(source: str, path: str | None) -> None:
+    """Refuse a missing --path before any Prefect machinery starts (a quick, clear answer)."""
+    from pathlib import Path
+
+    from stockflow.errors import SourceError
+
+    if source != "files":
+        return
+    if not path:
+        raise ConfigError("the files source needs a path: --path PATH or settings data.path")
+    if not Path(path).expanduser().exists():
+        raise SourceError(f"files source: {path} does not exist (--path / data.path)")
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to app."""
 
     @app.command("ingest")
-    def ingest(
+    def ingest(  # noqa: PLR0917 (typer options)
         source: str = typer.Option(
             None, "--source", help=f"One of {', '.join(SOURCES)} (default: settings)."
         ),
@@ -84,12 +98,33 @@ def register(app: typer.Typer) -> None:
         ),
         start: str = typer.Option(None, "--start", help="First session, YYYY-MM-DD."),
         end: str = typer.Option(None, "--end", help="Last session, YYYY-MM-DD."),
+        since: str = typer.Option(
+            None,
+            "--since",
+            help="Re-read stored sessions from this day on (YYYY-MM-DD): restated values are reported, "
+            "repaired quarantined bars released.",
+        ),
+        full: bool = typer.Option(
+            False, "--full", help="Re-read every stored session (like --since the start)."
+        ),
+        replace: bool = typer.Option(
+            False,
+            "--replace",
+            help="With --since/--full: take restated values (old ones kept in bar_revisions).",
+        ),
     ) -> None:
         """Fetch, validate (Great Expectations) and store bars; quarantine bad rows. Runs the Prefect
         flow ``ingest`` (an ephemeral Prefect API is used when none is configured)."""
         if source is not None and source not in SOURCES:
             raise ConfigError(f"--source: {source!r} is not a source; choose one of {', '.join(SOURCES)}")
         start_d, end_d = _parse_date(start, "--start"), _parse_date(end, "--end")
+        since_d = _parse_date(since, "--since")
+        if start_d and end_d and start_d > end_d:
+            raise ConfigError(f"--start {start_d} is after --end {end_d}: the window is empty; swap them")
+        if replace and not (since_d or full):
+            raise ConfigError(
+                "--replace needs --since DATE or --full (the window of stored sessions to re-read)"
+            )
         syms = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
 
         # On a busy small machine Prefect's ephemeral API can take longer than its 20 s default to start.
@@ -99,8 +134,19 @@ def register(app: typer.Typer) -> None:
         from stockflow.db import get_engine, upgrade
 
         settings = load_settings()
-        upgrade(get_engine(settings.db_url))
-        report = ingest_flow(source=source, symbols=syms, path=path, start=start_d, end=end_d)  # type: ignore[call-overload]
+        _check_files_path(source or settings.data.source, path or settings.data.path)
+        engine = get_engine(settings.db_url)
+        upgrade(engine)
+        report = ingest_flow(  # type: ignore[call-overload]
+            source=source,
+            symbols=syms,
+            path=path,
+            start=start_d,
+            end=end_d,
+            since=since_d,
+            full=full,
+            replace=replace,
+        )
         print_report(report, settings)
         if report.symbols_failed:
             typer.secho(

@@ -125,6 +125,46 @@ def _print_summary(summary: dict[str, Any]) -> None:
         typer.echo(f"  equity curve: {summary['equity_curve']}")
 
 
+def _check_as_of(as_of: str | None, calendar: str) -> None:
+    """Refuse an --as-of that is not a date or lies outside the exchange calendar, in one line."""
+    if not as_of:
+        return
+    import datetime as dt
+
+    from stockflow.errors import ConfigError
+    from stockflow.validation.calendar import sessions
+
+    try:
+        day = dt.date.fromisoformat(as_of.strip())
+    except ValueError:
+        raise ConfigError(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)") from None
+    arr = sessions(calendar)
+    first, last = dt.date.fromisoformat(str(arr[0])), dt.date.fromisoformat(str(arr[-1]))
+    if not first <= day <= last:
+        raise ConfigError(
+            f"--as-of {day} is outside the {calendar} exchange calendar ({first} .. {last}); give a session "
+            "in that range"
+        )
+
+
+def _check_run_alive(flow_run_id: str) -> None:
+    """Refuse to approve a paused trade run whose process is dead: nothing would execute the orders."""
+    from stockflow.config import load_settings
+    from stockflow.crashed import mark_crashed_runs, trade_run_owner_alive
+    from stockflow.db import get_engine
+    from stockflow.pipeline.approval import ApprovalError
+
+    engine = get_engine(load_settings().db_url)
+    alive, owner = trade_run_owner_alive(engine, flow_run_id)
+    if alive is False:
+        mark_crashed_runs(engine)
+        who = f"pid {owner.get('pid')} on {owner.get('host')}" if owner else "?"
+        raise ApprovalError(
+            f"trade run {flow_run_id} cannot act on an approval: its process ({who}) is dead, so nothing "
+            "would be sent; it is now marked crashed. Start a new run (`stockflow run`)"
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Add ``run`` and ``approve`` to ``app``."""
 
@@ -148,6 +188,7 @@ def register(app: typer.Typer) -> None:
 
         settings = load_settings()
         chosen = check_mode(mode or settings.trading.mode)
+        _check_as_of(as_of, settings.data.calendar)
         server = _prefect_api_url()
         interactive = sys.stdin.isatty()
         if chosen != "auto" and not server and not interactive:
@@ -163,6 +204,10 @@ def register(app: typer.Typer) -> None:
             sys.exit(2)
         engine = get_engine(settings.db_url)
         upgrade(engine)
+        from stockflow.crashed import mark_crashed_runs
+
+        for c in mark_crashed_runs(engine):
+            typer.secho(f"note: {c.line()}", fg=typer.colors.YELLOW, err=True)
         if chosen != "auto":
             where = f"Prefect server {server}" if server else "this terminal (ephemeral Prefect API)"
             typer.echo(f"{chosen} mode: orders that need approval will be shown here; answer via {where}.")
@@ -243,6 +288,7 @@ def register(app: typer.Typer) -> None:
             raise ApprovalError("give the RUN_ID of a paused trade run (see `stockflow approve --list`)")
         if not approve_ and not reject:
             raise ApprovalError("say what to do: --approve SYMBOLS and/or --reject SYMBOLS; nothing sent")
+        _check_run_alive(run_id)
         answer = send_approval(run_id, approve=approve_, reject=reject, note=note, plan_hash=plan_hash)
         ok = [k for k, v in answer.items() if v == "approve"]
         no = [k for k, v in answer.items() if v == "reject"]

@@ -216,6 +216,12 @@ class BrokerSettings(Section):
             raise ValueError(
                 "live trading (broker.alpaca_paper=false) needs broker.live_trading_confirmed=true as well"
             )
+        if self.live_trading_confirmed and self.alpaca_paper:
+            # One opt-in alone is refused either way: the two must agree (README "Live trading").
+            raise ValueError(
+                "broker.live_trading_confirmed=true without broker.alpaca_paper=false: live trading needs "
+                "both; set alpaca_paper=false too, or remove live_trading_confirmed to stay on paper"
+            )
         return self
 
 

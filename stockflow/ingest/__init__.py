@@ -48,6 +48,8 @@ def run_ingest(
     end: dt.date | str | None = None,
     flow_run_id: str | None = None,
     http_session: Any = None,
+    since: dt.date | None = None,
+    replace: bool = False,
 ) -> IngestReport:
     """Fetch, validate and store one batch (see module docstring). Raises :class:`SourceError` when
     nothing could be fetched and :class:`ValidationFailedError` when too many rows break error rules;
@@ -77,6 +79,8 @@ def run_ingest(
             start=start_d,
             end=end_d,
             http_session=http_session,
+            since=since,
+            replace=replace,
         )
         outcome = validate_stage(settings, batch)
         report = store_stage(settings, engine, batch, outcome)

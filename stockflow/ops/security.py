@@ -68,6 +68,32 @@ def check_bind(host: str, env: Mapping[str, str] | None = None) -> None:
         )
     if ":" not in env[SERVER_AUTH_ENV]:
         raise ConfigError(f"{SERVER_AUTH_ENV} must look like 'user:password'")
+    problem = weak_auth(env[SERVER_AUTH_ENV])
+    if problem:
+        raise ConfigError(
+            f"refusing to expose the Prefect server on {host}: {SERVER_AUTH_ENV} is weak ({problem}). Use "
+            f"'user:password' with a user name and a random password of at least {MIN_PASSWORD_LEN} "
+            "characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(24))'`)"
+        )
+
+
+#: The shortest password accepted for a server reachable from other machines.
+MIN_PASSWORD_LEN = 12
+_COMMON_PASSWORDS = frozenset({"password", "admin", "prefect", "stockflow", "changeme", "secret", "letmein"})
+
+
+def weak_auth(auth: str) -> str | None:
+    """Why the basic-auth string ``user:password`` is too weak for a public bind, or None when fine."""
+    user, _, password = auth.strip().partition(":")
+    if not user.strip():
+        return "empty user name"
+    if not password:
+        return "empty password"
+    if len(password) < MIN_PASSWORD_LEN:
+        return f"password shorter than {MIN_PASSWORD_LEN} characters"
+    if password.lower() in _COMMON_PASSWORDS or password.lower() == user.lower() or len(set(password)) < 5:
+        return "password too easy to guess"
+    return None
 
 
 def secret_values(env: Mapping[str, str] | None = None, extra: Iterable[str | None] = ()) -> dict[str, str]:
