@@ -107,13 +107,18 @@ def _explain_os(exc: BaseException) -> str | None:
 
 
 def _explain_http(exc: BaseException) -> str | None:
+    api = os.environ.get("PREFECT_API_URL", "").strip()
+    if isinstance(exc, RuntimeError) and str(exc).startswith("Failed to reach API at"):
+        return (
+            f"the Prefect API at {api or str(exc).rsplit(' ', 1)[-1]} (PREFECT_API_URL) does not answer; "
+            "start it with `stockflow up`, or unset PREFECT_API_URL to use a temporary one"
+        )
     try:
         import httpx
     except ImportError:  # pragma: no cover
         return None
     if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
         return None
-    api = os.environ.get("PREFECT_API_URL", "").strip()
     url = str(exc.request.url) if getattr(exc, "_request", None) is not None else ""
     if api and (not url or url.startswith(api.rstrip("/").removesuffix("/api"))):
         return (

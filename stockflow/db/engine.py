@@ -93,17 +93,18 @@ def make_engine(url: str) -> Engine:
             "or postgresql://user@host:5432/db"
         ) from None
     if u.get_backend_name() == "sqlite":
-        if u.database and u.database != ":memory:":
+        db = u.database or ""
+        if db.startswith("file:"):  # a URI filename (uri=true), e.g. file:/path?mode=ro
+            db = db.removeprefix("file:").split("?", 1)[0]
+        elif db and db != ":memory:":
             try:
-                Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+                Path(db).parent.mkdir(parents=True, exist_ok=True)
             except OSError as err:
-                raise StoreError(
-                    f"cannot create the directory of the SQLite store {u.database}: {err}"
-                ) from None
+                raise StoreError(f"cannot create the directory of the SQLite store {db}: {err}") from None
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        if u.database and u.database != ":memory:":
-            _watch_store_file(engine, Path(u.database).resolve())
+        if db and db != ":memory:":
+            _watch_store_file(engine, Path(db).resolve())
         return engine
     if u.get_backend_name() == "postgresql" and u.drivername == "postgresql":
         u = u.set(drivername="postgresql+psycopg")
