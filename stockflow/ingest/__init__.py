@@ -16,9 +16,9 @@ Modules: :mod:`~stockflow.ingest.stages` (open the run, fetch, validate), :mod:`
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine
@@ -87,7 +87,9 @@ def run_ingest(
     except BaseException as err:
         fail_ingest(engine, run_id, err)
         raise
-    report = replace(report, timings={**report.timings, "total_s": round(time.perf_counter() - t0, 3)})
+    report = dataclasses.replace(
+        report, timings={**report.timings, "total_s": round(time.perf_counter() - t0, 3)}
+    )
     for line in report.lines():
         log.info(line)
     return report
