@@ -34,14 +34,14 @@ def test_config_file_that_is_a_list_is_refused(tmp_path: Path, monkeypatch: pyte
     f = tmp_path / "stockflow.yaml"
     f.write_text("- data\n- risk\n")
     monkeypatch.setenv("STOCKFLOW_CONFIG", str(f))
-    with pytest.raises(ConfigError, match="must be a mapping of sections.*found a list"):
+    with pytest.raises(ConfigError, match=r"must be a mapping of sections.*found a list"):
         load_settings()
 
 
 def test_missing_config_file_named_by_env_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STOCKFLOW_CONFIG", str(tmp_path / "risk-limits.yaml"))
     with pytest.raises(
-        ConfigError, match="STOCKFLOW_CONFIG=.*risk-limits.yaml names a file that does not exist"
+        ConfigError, match=r"STOCKFLOW_CONFIG=.*risk-limits\.yaml names a file that does not exist"
     ):
         load_settings()
     monkeypatch.setenv("STOCKFLOW_CONFIG", "")  # explicitly no file
@@ -82,7 +82,7 @@ def test_unknown_stockflow_variable_is_warned_about(
 
 
 def test_live_confirmation_alone_is_refused() -> None:
-    with pytest.raises(ValueError, match="live_trading_confirmed=true without broker.alpaca_paper=false"):
+    with pytest.raises(ValueError, match=r"live_trading_confirmed=true without broker\.alpaca_paper=false"):
         BrokerSettings(kind="alpaca", live_trading_confirmed=True)
     live = BrokerSettings(kind="alpaca", alpaca_paper=False, live_trading_confirmed=True)
     assert not live.alpaca_paper

@@ -46,9 +46,8 @@ def test_bad_database_url_is_a_config_error() -> None:
 
 def test_unreachable_postgres_is_one_line() -> None:
     url = _pg_admin_url().rsplit("@", 1)[0] + "@127.0.0.1:1/none"
-    with pytest.raises(Exception) as err:
-        with make_engine(url).connect():
-            pass
+    with pytest.raises(Exception) as err, make_engine(url).connect():
+        pass
     assert "does not answer" in _line(err.value)
 
 
@@ -77,12 +76,11 @@ def test_lost_postgres_connection_is_one_line(engine: Engine) -> None:
         pytest.skip("PostgreSQL half")
     admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
     victim = make_engine(engine.url.render_as_string(hide_password=False))
-    with pytest.raises(Exception) as err:
-        with victim.begin() as conn:
-            pid = conn.execute(text("select pg_backend_pid()")).scalar()
-            with admin.connect() as a:
-                a.execute(text("select pg_terminate_backend(:p)"), {"p": pid})
-            conn.execute(text("select 1"))
+    with pytest.raises(Exception) as err, victim.begin() as conn:
+        pid = conn.execute(text("select pg_backend_pid()")).scalar()
+        with admin.connect() as a:
+            a.execute(text("select pg_terminate_backend(:p)"), {"p": pid})
+        conn.execute(text("select 1"))
     admin.dispose()
     assert "connection was lost" in _line(err.value)
 
@@ -91,18 +89,16 @@ def test_full_disk_is_one_line(tmp_path: Path) -> None:
     db = tmp_path / "full.db"
     eng = make_engine(f"sqlite:///{db}")
     upgrade(eng)
-    with pytest.raises(Exception) as err:
-        with eng.begin() as conn:
-            pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
-            conn.exec_driver_sql(f"PRAGMA max_page_count = {pages}")
-            conn.exec_driver_sql("CREATE TABLE filler (x TEXT)")
-            for _ in range(50):
-                conn.exec_driver_sql("INSERT INTO filler VALUES (?)", ("x" * 100_000,))
+    with pytest.raises(Exception) as err, eng.begin() as conn:
+        pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
+        conn.exec_driver_sql(f"PRAGMA max_page_count = {pages}")
+        conn.exec_driver_sql("CREATE TABLE filler (x TEXT)")
+        for _ in range(50):
+            conn.exec_driver_sql("INSERT INTO filler VALUES (?)", ("x" * 100_000,))
     assert "disk holding the database is full" in _line(err.value)
-    with pytest.raises(OSError) as os_err:
-        with open("/dev/full", "wb") as f:
-            f.write(b"x" * 10)
-            f.flush()
+    with pytest.raises(OSError) as os_err, open("/dev/full", "wb") as f:
+        f.write(b"x" * 10)
+        f.flush()
     assert os_err.value.errno == errno.ENOSPC and "disk is full" in _line(os_err.value)
 
 
@@ -111,11 +107,13 @@ def test_sqlite_store_deleted_mid_run_fails_loudly(tmp_path: Path) -> None:
     eng = make_engine(f"sqlite:///{db}")
     upgrade(eng)
     _write_one(eng)
-    with pytest.raises(StoreError, match="was deleted while this process used it") as err:
-        with transaction(eng) as s:
-            s.add(IngestRun(source="t", status="running", params={}, errors=[], summary={}))
-            s.flush()
-            db.unlink()  # the writes so far went to the unlinked file: the commit must not pretend
+    with (
+        pytest.raises(StoreError, match="was deleted while this process used it") as err,
+        transaction(eng) as s,
+    ):
+        s.add(IngestRun(source="t", status="running", params={}, errors=[], summary={}))
+        s.flush()
+        db.unlink()  # the writes so far went to the unlinked file: the commit must not pretend
     assert "Restore" in _line(err.value)
     with pytest.raises(StoreError):
         check_store_identities()
