@@ -115,15 +115,20 @@ def mark_crashed_runs(engine: Engine, *, prefect: bool = True) -> list[CrashedRu
 
 def _crash_in_prefect(flow_run_ids: list[str]) -> None:
     """Best effort: set the Prefect flow runs Crashed (their process cannot report it any more)."""
-    if not flow_run_ids:
+    ids = []
+    for fr_text in flow_run_ids:
+        try:
+            ids.append(UUID(fr_text))
+        except ValueError:
+            continue  # not a Prefect flow run id (a run started outside Prefect)
+    if not ids:
         return
     try:
         from prefect.client.orchestration import get_client
         from prefect.states import Crashed
 
         with get_client(sync_client=True) as client:
-            for fr_text in flow_run_ids:
-                fr = UUID(fr_text)
+            for fr in ids:
                 run = client.read_flow_run(fr)
                 if run.state is not None and not run.state.is_final():
                     client.set_flow_run_state(

@@ -147,14 +147,14 @@ def _check_as_of(as_of: str | None, calendar: str) -> None:
         )
 
 
-def _check_run_alive(flow_run_id: str) -> None:
+def check_run_alive(flow_run_id: str, engine: Any = None) -> None:
     """Refuse to approve a paused trade run whose process is dead: nothing would execute the orders."""
     from stockflow.config import load_settings
     from stockflow.crashed import mark_crashed_runs, trade_run_owner_alive
     from stockflow.db import get_engine
     from stockflow.pipeline.approval import ApprovalError
 
-    engine = get_engine(load_settings().db_url)
+    engine = engine or get_engine(load_settings().db_url)
     alive, owner = trade_run_owner_alive(engine, flow_run_id)
     if alive is False:
         mark_crashed_runs(engine)
@@ -288,7 +288,7 @@ def register(app: typer.Typer) -> None:
             raise ApprovalError("give the RUN_ID of a paused trade run (see `stockflow approve --list`)")
         if not approve_ and not reject:
             raise ApprovalError("say what to do: --approve SYMBOLS and/or --reject SYMBOLS; nothing sent")
-        _check_run_alive(run_id)
+        check_run_alive(run_id)
         answer = send_approval(run_id, approve=approve_, reject=reject, note=note, plan_hash=plan_hash)
         ok = [k for k, v in answer.items() if v == "approve"]
         no = [k for k, v in answer.items() if v == "reject"]

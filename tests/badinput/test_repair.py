@@ -49,9 +49,11 @@ def test_repair_cycle(engine: Engine, tmp_path: Path) -> None:
     assert any("FIXD" in e and "close" in e for e in window.restated_examples)
     assert any("--replace" in line for line in window.lines())
     with engine.connect() as conn:
-        open_q = conn.execute(
-            select(QuarantinedRow.rule).where(QuarantinedRow.released_at.is_(None))
-        ).scalars().all()
+        open_q = (
+            conn.execute(select(QuarantinedRow.rule).where(QuarantinedRow.released_at.is_(None)))
+            .scalars()
+            .all()
+        )
         audit = conn.execute(select(BarRevision.reason, BarRevision.session, BarRevision.old_values)).all()
     assert open_q == []  # both quarantine entries (row 12 and the missing volume) released
     assert [(a.reason, a.session) for a in audit] == [("released", DAYS[12])]
