@@ -101,8 +101,7 @@ def gx_frame(checked: pl.DataFrame) -> Any:
         "is_session",
         "in_file_order",
         "in_calendar",
-        "high_ratio",
-        "low_ratio",
+        "hl_ratio",
         "volume_ratio",
     )
     return checked.with_columns(

@@ -102,10 +102,14 @@ def derive_checks(
     )
     # Before the calendar's start (0001-01-01, 1850) no bar is real; after its end is the future rule's.
     in_cal = out.get_column("session").fill_null(EARLIEST_DATE) >= EARLIEST_DATE
+    high_ratio = pl.col("high") / pl.col("oc_max")
+    low_ratio = pl.when(pl.col("low") > 0).then(pl.col("oc_min") / pl.col("low")).otherwise(None)
     out = out.with_columns(
         in_cal.cast(pl.Int8).alias("in_calendar"),
-        (pl.col("high") / pl.col("oc_max")).alias("high_ratio"),
-        pl.when(pl.col("low") > 0).then(pl.col("oc_min") / pl.col("low")).otherwise(None).alias("low_ratio"),
+        pl.max_horizontal("open", "high", "low", "close").alias("price_max"),
+        high_ratio.alias("high_ratio"),
+        low_ratio.alias("low_ratio"),
+        pl.max_horizontal(high_ratio, low_ratio).alias("hl_ratio"),
     )
     out = _volume_ratio(out, context, volume_floor)
     ratio = _close_ratio(out, context, low, high)
