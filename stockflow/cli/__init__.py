@@ -19,7 +19,8 @@ from stockflow.expected import DEBUG_ENV, debug_enabled, explain, install
 
 app = typer.Typer(
     name="stockflow",
-    help="Prefect-orchestrated ML pipeline that trades US stocks.",
+    help="Prefect-orchestrated ML pipeline that trades US stocks. Expected errors print one line; "
+    "`stockflow --debug COMMAND` shows their traceback too.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

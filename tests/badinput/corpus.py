@@ -19,6 +19,7 @@ class CliCase:
     expect: str
     env: dict[str, str | None] = field(default_factory=dict)
     expect_warning: bool = False
+    expect_traceback: bool = False  # --debug: the traceback is wanted
 
 
 #: Every case of the corpus: kind -> the test module that checks it (tests/badinput/...).
@@ -46,6 +47,7 @@ CORPUS: dict[str, str] = {
     "unreachable Prefect API": "test_cli",
     "--as-of beyond the exchange calendar": "test_cli",
     "failing ingest flow: one line in the flow log, no Prefect traceback": "test_cli",
+    "--debug shows the traceback of an expected error": "test_cli",
     # files and values
     "--start after --end": "test_cli, test_files",
     "missing --path": "test_cli",
@@ -126,6 +128,13 @@ def cli_cases(tmp: Path) -> list[CliCase]:
         CliCase(
             "missing_path", ["ingest", "--source", "files", "--path", str(tmp / "nowhere")], "does not exist"
         ),
+        CliCase(
+            "debug_shows_traceback",
+            ["--debug", "config", "show"],
+            "not valid YAML",
+            {"STOCKFLOW_CONFIG": str(not_yaml)},
+            expect_traceback=True,
+        ),
     ]
 
 
@@ -143,4 +152,5 @@ CLI_CASES = [
     "as_of",
     "start_after_end",
     "missing_path",
+    "debug_shows_traceback",
 ]

@@ -55,7 +55,7 @@ def test_each_expected_error_is_one_line_without_traceback(tmp_path: Path) -> No
     assert set(got) == {c.name for c in cases}
     for c in cases:
         d = got[c.name]
-        assert "Traceback" not in d["stderr"], f"{c.name}: {d['stderr']}"
+        assert ("Traceback" in d["stderr"]) == c.expect_traceback, f"{c.name}: {d['stderr']}"
         errors = _only_the_error_line(d["stderr"])
         if c.expect_warning:
             assert c.expect in d["stderr"], f"{c.name}: {d['stderr']}"
