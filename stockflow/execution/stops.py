@@ -14,12 +14,12 @@ from decimal import Decimal
 from sqlalchemy import Engine, select
 
 from stockflow.brokers.base import Broker
-from stockflow.brokers.ids import client_order_id
 from stockflow.config.sections import RiskSettings
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
 from stockflow.db.models_trading import LedgerPosition
 from stockflow.domain.orders import OrderRequest, OrderType, Side, TimeInForce, TradingState, to_decimal
+from stockflow.execution.intents import intent_order_id
 from stockflow.execution.submit import ExecutionResult, cancel_order, submit_order
 from stockflow.risk.state import get_state
 from stockflow.risk.stops import initial_stop, update_trailing_stop
@@ -44,7 +44,7 @@ class StopAction:
     qty: Decimal
     stop_price: Decimal
     previous_stop: Decimal | None
-    action: str  # kept / placed / replaced / exit / skipped:<why>
+    action: str  # kept / placed / replaced / exit / skipped:<why> / failed:<outcome>
     result: ExecutionResult | None = None
 
 
@@ -99,8 +99,17 @@ def manage_stops(
         ]
         if not broker.supports_stop_orders:
             if bar is not None and bar.low <= float(new_stop):
+                cid = intent_order_id(
+                    engine,
+                    run_id=run_id,
+                    session=session,
+                    symbol=p.symbol,
+                    side=Side.SELL,
+                    purpose="stopexit",
+                    content=f"{p.qty}",
+                )
                 req = OrderRequest(
-                    client_order_id=client_order_id(run_id, session, p.symbol, Side.SELL, "stopexit"),
+                    client_order_id=cid,
                     symbol=p.symbol,
                     side=Side.SELL,
                     qty=p.qty,
@@ -117,10 +126,25 @@ def manage_stops(
         if state is TradingState.HALTED:
             actions.append(StopAction(p.symbol, p.qty, new_stop, prev_stop, "skipped:halted"))
             continue
+        if any(o.symbol == p.symbol and o.side is Side.BUY for o in open_orders):
+            # A sell stop beside a working buy is a potential wash trade (Alpaca answers 403): the stop
+            # is placed by the next run, once the buy is done.
+            actions.append(StopAction(p.symbol, p.qty, new_stop, prev_stop, "skipped:open_buy"))
+            continue
         for o in resting:
             cancel_order(engine, broker, o.client_order_id, run_id=run_id)
+        # A replacement is a new intent: the id of a cancelled stop is never sent again.
+        cid = intent_order_id(
+            engine,
+            run_id=run_id,
+            session=session,
+            symbol=p.symbol,
+            side=Side.SELL,
+            purpose="stop",
+            content=f"{p.qty}|{new_stop}",
+        )
         req = OrderRequest(
-            client_order_id=client_order_id(run_id, session, p.symbol, Side.SELL, "stop"),
+            client_order_id=cid,
             symbol=p.symbol,
             side=Side.SELL,
             qty=p.qty,
@@ -132,10 +156,22 @@ def manage_stops(
             intent="exit",
         )
         res = submit_order(engine, broker, req, run_id=run_id, session=session)
-        actions.append(
-            StopAction(p.symbol, p.qty, new_stop, prev_stop, "replaced" if resting else "placed", res)
-        )
+        if res.outcome == "submitted" or (res.sent and res.order is not None and res.order.is_open):
+            action = "replaced" if resting else "placed"
+        else:  # never claim a stop the broker does not hold
+            action = f"failed:{res.outcome}"
+        actions.append(StopAction(p.symbol, p.qty, new_stop, prev_stop, action, res))
     return actions
+
+
+def broker_stops(broker: Broker) -> dict[str, Decimal]:
+    """``{symbol: stop price}`` of the protective sell stops the broker holds now (the highest when
+    several rest): what a person is shown, not what our ledger intends."""
+    out: dict[str, Decimal] = {}
+    for o in broker.open_orders():
+        if o.type is OrderType.STOP and o.side is Side.SELL and o.stop_price is not None:
+            out[o.symbol] = max(out.get(o.symbol, o.stop_price), o.stop_price)
+    return out
 
 
 def bar_ranges(bars: object, session: dt.date) -> dict[str, BarRange]:
