@@ -11,8 +11,9 @@
   power, qty available) and other 4xx -> ``RejectedError``.
 - Before submitting: market clock and calendar (a DAY order placed while closed waits for the next open,
   which must be the next session of the calendar and not too far away), whole shares and minimum notional.
-- Keys come from the settings (env ``STOCKFLOW_BROKER__ALPACA_API_KEY`` / ``..._SECRET_KEY``) or a Prefect
-  Secret block holding ``key:secret``; they are never logged or put into messages.
+- Keys come from the one resolver the data source uses too (:mod:`stockflow.config.credentials`:
+  ``STOCKFLOW_BROKER__ALPACA_*``, ``APCA_API_KEY_ID``/``APCA_API_SECRET_KEY``, or a Prefect Secret
+  block holding ``key:secret``); they are never logged or put into messages.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from requests.adapters import HTTPAdapter
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ConnectTimeout, RequestException, Timeout
 
+from stockflow.brokers.alpaca_status import map_status
 from stockflow.brokers.base import DuplicateClientOrderIdError, MarketClock
+from stockflow.config.credentials import alpaca_keys
 from stockflow.config.sections import BrokerSettings
 from stockflow.domain.orders import (
     ZERO,
@@ -35,7 +38,6 @@ from stockflow.domain.orders import (
     Fill,
     Order,
     OrderRequest,
-    OrderStatus,
     OrderType,
     Position,
     Side,
@@ -52,15 +54,6 @@ MIN_NOTIONAL = Decimal(1)
 #: A DAY order placed while the market is closed waits for the next open; refuse when that is further.
 MAX_QUEUE = dt.timedelta(days=4)
 
-_STATUS_MAP = {
-    "partially_filled": OrderStatus.PARTIALLY_FILLED,
-    "filled": OrderStatus.FILLED,
-    "canceled": OrderStatus.CANCELED,
-    "replaced": OrderStatus.CANCELED,
-    "expired": OrderStatus.EXPIRED,
-    "rejected": OrderStatus.REJECTED,
-}
-
 
 class _TimeoutAdapter(HTTPAdapter):
     """Gives every request a (connect, read) timeout unless one is set explicitly."""
@@ -76,22 +69,9 @@ class _TimeoutAdapter(HTTPAdapter):
 
 
 def alpaca_credentials(settings: BrokerSettings) -> tuple[str, str]:
-    """API key and secret from the settings, or from the Prefect Secret block named in them."""
-    if settings.alpaca_api_key is not None and settings.alpaca_secret_key is not None:
-        return settings.alpaca_api_key.get_secret_value(), settings.alpaca_secret_key.get_secret_value()
-    if settings.alpaca_secret_block:
-        from prefect.blocks.system import Secret
-
-        block: Any = Secret.load(settings.alpaca_secret_block)  # sync context: returns the block
-        value = str(block.get())
-        key, sep, secret = value.partition(":")
-        if not sep or not key or not secret:
-            raise ConfigError(f"Prefect Secret block {settings.alpaca_secret_block!r} must hold 'key:secret'")
-        return key, secret
-    raise ConfigError(
-        "broker.kind=alpaca needs keys: set STOCKFLOW_BROKER__ALPACA_API_KEY and "
-        "STOCKFLOW_BROKER__ALPACA_SECRET_KEY, or broker.alpaca_secret_block"
-    )
+    """API key and secret from the shared resolver (:mod:`stockflow.config.credentials`)."""
+    keys = alpaca_keys(settings, who="broker.kind=alpaca")
+    return keys.key_id, keys.secret
 
 
 def make_trading_client(settings: BrokerSettings) -> Any:
@@ -193,9 +173,8 @@ class AlpacaBroker:
     # -- mapping --------------------------------------------------------------------------------
     @staticmethod
     def _order(o: Any) -> Order:
-        status = _enum_value(o.status)
-        # Every other Alpaca status (accepted, pending_*, held, done_for_day, ...) is still working.
-        mapped = _STATUS_MAP.get(status, OrderStatus.NEW)
+        filled = _dec(o.filled_qty) or ZERO
+        mapped = map_status(_enum_value(o.status), filled)  # one table: brokers/alpaca_status.py
         tif = _enum_value(o.time_in_force)
         return Order(
             client_order_id=o.client_order_id,
@@ -205,7 +184,7 @@ class AlpacaBroker:
             type=OrderType(_enum_value(o.order_type or o.type)),
             status=mapped,
             broker_order_id=str(o.id),
-            filled_qty=_dec(o.filled_qty) or ZERO,
+            filled_qty=filled,
             avg_fill_price=_dec(o.filled_avg_price),
             limit_price=_dec(o.limit_price),
             stop_price=_dec(o.stop_price),
