@@ -6,7 +6,8 @@ written back. A crash between any two steps is repaired by reconciliation, and s
 under the SAME id:
 
 - duplicate client_order_id (422/40010001): it was already submitted -> fetch it and adopt it;
-- 429 and other ``RetryableError``: nothing happened -> retry with the same id (bounded, with backoff);
+- 429 and other ``RetryableError``: nothing happened -> retry with the same id (bounded, with backoff,
+  never before the broker's ``X-Ratelimit-Reset``);
 - timeout/5xx (``OutcomeUnknownError``): look the id up; found -> adopt; not found -> status ``unknown``,
   nothing else is sent in this run, and the next reconciliation settles it. Never a new id;
 - ``RejectedError``: status ``rejected`` with the broker's reason.
@@ -44,6 +45,9 @@ from stockflow.execution.store import (
     update_row_from_broker,
 )
 from stockflow.risk.state import get_state
+
+#: The longest wait for a rate limit to reset before resending (a longer one counts as an attempt).
+MAX_RATE_WAIT_S = 10.0
 
 Outcome = Literal[
     "submitted",  # acknowledged by the broker now
@@ -183,7 +187,11 @@ def submit_order(
             if attempt > max_retries:
                 _save(engine, cid, status=OrderStatus.NOT_SENT.value, error=f"not sent: {err}")
                 return ExecutionResult(request, "retry_exhausted", error=str(err))
-            time.sleep(retry_wait_s * 2 ** (attempt - 1))
+            # Backoff, but never sooner than the broker said its rate limit resets (capped).
+            wait = retry_wait_s * 2 ** (attempt - 1)
+            if err.retry_after is not None:
+                wait = max(wait, min(err.retry_after, MAX_RATE_WAIT_S))
+            time.sleep(wait)
             continue
         except RejectedError as err:
             _save(engine, cid, status=OrderStatus.REJECTED.value, error=str(err))

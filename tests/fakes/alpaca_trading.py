@@ -117,7 +117,7 @@ class FakeAlpacaTrading:
         self.last_equity: Decimal | None = None  # yesterday's close equity (None: equity now)
         self.open_filter_broken = False  # GET /v2/orders?status=open also returns final orders
         self.max_page = 500  # Alpaca's largest page of orders
-        self.ratelimit_reset_s = 1.0  # how far ahead X-Ratelimit-Reset lies on an injected 429
+        self.ratelimit_reset_s = 0.0  # how far ahead X-Ratelimit-Reset lies on an injected 429
         self.announcements: list[dict[str, Any]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
