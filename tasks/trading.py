@@ -165,7 +165,14 @@ def execute_task(
 
     if not planned:
         return []
-    results = execute_orders(engine, broker, [p.request for p in planned], run_id=run_id, session=session)
+    results = execute_orders(
+        engine,
+        broker,
+        [p.request for p in planned],
+        run_id=run_id,
+        session=session,
+        pdt_min_equity=settings.risk.pdt_min_equity,
+    )
     sent = [r.request.client_order_id for r in results if r.sent]
     if sent and settings.broker.kind == "alpaca" and settings.broker.fill_poll_s > 0:
         await_orders(engine, broker, sent, timeout_s=settings.broker.fill_poll_s, run_id=run_id)
