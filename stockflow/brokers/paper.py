@@ -24,6 +24,7 @@ import uuid
 from sqlalchemy import select
 
 from stockflow.brokers.base import DuplicateClientOrderIdError, MarketClock
+from stockflow.brokers.paper_rules import announced, apply_action, check_pdt, check_wash_trade, next_session
 from stockflow.brokers.paper_sim import OPEN as _OPEN
 from stockflow.brokers.paper_sim import PaperSimulation
 from stockflow.brokers.paper_sim import to_order as _to_order
@@ -34,6 +35,7 @@ from stockflow.db.models_trading import (
     PaperOrderRow,
     PaperPositionRow,
 )
+from stockflow.domain.corporate import CorporateAction
 from stockflow.domain.orders import (
     ZERO,
     Account,
@@ -60,12 +62,8 @@ class PaperBroker(PaperSimulation):
         with transaction(self.engine) as s:
             acct = self._account_row(s)
             marks = self._marks(s)
-            value = ZERO
-            for p in s.scalars(select(PaperPositionRow)):
-                mark = marks.get(p.symbol, p.cost_basis / p.qty if p.qty else ZERO)
-                value += p.qty * mark
             bp = acct.cash - self._reserved_cash(s, marks)
-            return Account(cash=acct.cash, equity=acct.cash + value, buying_power=max(bp, ZERO))
+            return Account(cash=acct.cash, equity=self._equity(s, acct), buying_power=max(bp, ZERO))
 
     def positions(self) -> list[Position]:
         """Every non-zero position, marked at the last close seen."""
@@ -102,7 +100,16 @@ class PaperBroker(PaperSimulation):
             ).one_or_none()
             if existing is not None:
                 raise DuplicateClientOrderIdError(request.client_order_id)
+            check_wash_trade(s, request)
             marks = self._marks(s)
+            if self.settings.paper_pdt:
+                why = check_pdt(
+                    s, request.symbol, request.side, next_session(acct.last_session), self._equity(s, acct)
+                )
+                if why is not None:
+                    raise RejectedError(
+                        f"paper broker: trade denied due to pattern day trading protection: {why}"
+                    )
             price = self._est_price(request, marks)
             if price is None:
                 raise RejectedError(f"paper broker: no price known for {request.symbol} (unknown symbol?)")
@@ -183,6 +190,16 @@ class PaperBroker(PaperSimulation):
                 raise RejectedError(f"paper broker: no order {broker_order_id}")
             if r.status in _OPEN:
                 r.status, r.updated_at = OrderStatus.CANCELED.value, utcnow()
+
+    def corporate_actions(self, since: dt.date, until: dt.date) -> list[CorporateAction]:
+        """The splits and dividends applied with an ex-date in [since, until]."""
+        with transaction(self.engine) as s:
+            return announced(s, since, until)
+
+    def apply_corporate_action(self, action: CorporateAction) -> bool:
+        """Apply a split or dividend now (the bars do this on their ex-date); False when applied before."""
+        with transaction(self.engine) as s:
+            return apply_action(s, self._account_row(s, lock=True), action)
 
     def fills(self, since: dt.datetime | None = None) -> list[Fill]:
         """Executions at or after ``since``, oldest first."""

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from stockflow.brokers.paper_rules import actions_from_bar, apply_action, check_pdt
 from stockflow.config.sections import BrokerSettings
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
@@ -113,6 +114,13 @@ class PaperSimulation:
         )
         return _q(c)
 
+    def _equity(self, s: Session, acct: PaperAccountRow) -> Decimal:
+        marks = self._marks(s)
+        value = ZERO
+        for p in s.scalars(select(PaperPositionRow)):
+            value += p.qty * marks.get(p.symbol, p.cost_basis / p.qty if p.qty else ZERO)
+        return acct.cash + value
+
     def _est_price(self, o: PaperOrderRow | OrderRequest, marks: dict[str, Decimal]) -> Decimal | None:
         p = o.limit_price or o.stop_price or o.reference_price or marks.get(o.symbol)
         return None if p is None else p
@@ -162,6 +170,9 @@ class PaperSimulation:
             acct = self._account_row(s, lock=True)
             if acct.last_session is not None and session <= acct.last_session:
                 return []  # processed by someone else meanwhile
+            for sym, row in bars.items():  # splits and dividends take effect before the open
+                for action in actions_from_bar(sym, session, row):
+                    apply_action(s, acct, action)
             working = s.scalars(
                 select(PaperOrderRow).where(PaperOrderRow.status.in_(OPEN)).order_by(PaperOrderRow.created_at)
             ).all()
@@ -224,6 +235,15 @@ class PaperSimulation:
                 utcnow(),
             )
             return None
+        if self.settings.paper_pdt:
+            why = check_pdt(s, o.symbol, side, session, self._equity(s, acct))
+            if why is not None:
+                o.status, o.reject_reason, o.updated_at = (
+                    OrderStatus.REJECTED.value,
+                    f"pattern day trading protection: {why}",
+                    utcnow(),
+                )
+                return None
         if side is Side.SELL and qty > book.qty:
             o.status, o.reject_reason, o.updated_at = (
                 OrderStatus.REJECTED.value,
