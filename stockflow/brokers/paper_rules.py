@@ -108,7 +108,7 @@ def apply_action(s: Session, acct: PaperAccountRow, action: CorporateAction) -> 
         ):
             o.status, o.reject_reason, o.updated_at = (
                 OrderStatus.CANCELED.value,
-                f"cancelled by the {action.ratio}-for-1 split",
+                f"cancelled by the {action.ratio_text} split",
                 utcnow(),
             )
     else:

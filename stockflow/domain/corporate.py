@@ -27,6 +27,17 @@ class CorporateAction(BaseModel):
     ratio: Decimal = Field(Decimal(1), gt=0)  # new shares per old share (splits)
     cash_per_share: Decimal = Field(Decimal(0), ge=0)  # dividends
 
+    @property
+    def ratio_text(self) -> str:
+        """``4-for-1``, ``1-for-10`` (a reverse split), ``3-for-2``."""
+        r = self.ratio
+        if r == r.to_integral_value():
+            return f"{int(r)}-for-1"
+        inv = 1 / r
+        if inv == inv.to_integral_value():
+            return f"1-for-{int(inv)}"
+        return f"{r.normalize():f}-for-1"
+
     def split_qty(self, qty: Decimal) -> Decimal:
         """The quantity after the split."""
         return qty * self.ratio

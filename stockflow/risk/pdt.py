@@ -1,7 +1,7 @@
 """The pattern-day-trader rule (FINRA 4210, as Alpaca applies it): an account under $25,000 equity may
 make at most 3 day trades in any 5 business days; Alpaca refuses (403) the order that would make the
 4th. A day trade is opening and closing the same symbol on the same trading day (a buy and a sell
-filled that day).
+filled that day; for stockflow, which never shorts, the sell of shares bought that day).
 
 We count day trades from our own ledger of fills (the broker's fills, applied once) by New York trade
 date, and refuse such an order BEFORE the broker does, with the reason ``denied:pdt``. The window is
@@ -51,8 +51,9 @@ class DayTrades:
     sides_today: Mapping[str, frozenset[Side]] = field(default_factory=dict)
 
     def would_day_trade(self, symbol: str, side: Side) -> bool:
-        """True when an order of ``side`` filled on the trade date closes what that day opened."""
-        return side.opposite in self.sides_today.get(symbol, frozenset())
+        """True when a sell filled on the trade date closes a position bought that day (stockflow is
+        long only: a buy after a same-day sell opens a position, it closes nothing)."""
+        return side is Side.SELL and Side.BUY in self.sides_today.get(symbol, frozenset())
 
     def refusal(
         self, symbol: str, side: Side, equity: Decimal, min_equity: Decimal = PDT_EQUITY

@@ -312,9 +312,9 @@ class FakeAlpacaTrading:
 
     def _would_day_trade(self, symbol: str, side: str) -> bool:
         today = self.now.date()
-        return any(
+        return side == "sell" and any(
             a["symbol"] == symbol
-            and a["side"] != side
+            and a["side"] == "buy"
             and dt.datetime.fromisoformat(a["transaction_time"].replace("Z", "+00:00")).date() == today
             for a in self.activities
         )
