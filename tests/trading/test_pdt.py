@@ -106,7 +106,9 @@ def test_execution_refuses_the_fourth_day_trade_before_the_broker(
     [res] = execute_orders(sqlite_engine, alpaca, [_sell("AAPL")], run_id="r1", session=WED)
     assert res.outcome == "refused" and res.error is not None and res.error.startswith("denied:pdt:")
     assert fake_alpaca.count("POST", "/v2/orders") == posts  # nothing reached the broker
-    [ok] = execute_orders(  # the rule turned off on our sidesqlite_engine, alpaca, [_sell("AAPL")], run_id="r1", session=WED, pdt_min_equity=0)
+    [ok] = execute_orders(  # the rule turned off on our side
+        sqlite_engine, alpaca, [_sell("AAPL")], run_id="r1", session=WED, pdt_min_equity=0
+    )
     # Without our guard the broker itself refuses it (403): what the guard spares the account.
     assert ok.outcome == "rejected" and "pattern day trading" in (ok.error or "")
 
