@@ -321,6 +321,20 @@ class AlpacaBroker:
             params["page_token"] = page[-1]["id"]
         return out
 
+    def cash_flows(self, since: dt.datetime) -> Decimal:
+        """Deposits minus withdrawals (CSD/CSW activities) at or after ``since``: money moved, not P&L."""
+        params = {
+            "activity_types": "CSD,CSW",
+            "after": since.astimezone(dt.UTC).isoformat(),
+            "page_size": 100,
+        }
+        rows = self._checked("cash activities", self.client.get, "/account/activities", params) or []
+        total = ZERO
+        for a in rows:
+            amount = to_decimal(a.get("net_amount") or 0)
+            total += abs(amount) if a.get("activity_type") == "CSD" else -abs(amount)
+        return total
+
     def corporate_actions(self, since: dt.date, until: dt.date) -> list[CorporateAction]:
         """Splits and cash dividends with an ex-date in [since, until] (Alpaca's announcements; at
         most 90 days per request)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 
 from sqlalchemy import select
 
@@ -190,6 +191,12 @@ class PaperBroker(PaperSimulation):
                 raise RejectedError(f"paper broker: no order {broker_order_id}")
             if r.status in _OPEN:
                 r.status, r.updated_at = OrderStatus.CANCELED.value, utcnow()
+
+    @property
+    def opening_balance(self) -> Decimal:
+        """The cash the paper account opened with (the baseline of its total return)."""
+        with transaction(self.engine) as s:
+            return self._account_row(s).initial_cash
 
     def corporate_actions(self, since: dt.date, until: dt.date) -> list[CorporateAction]:
         """The splits and dividends applied with an ex-date in [since, until]."""

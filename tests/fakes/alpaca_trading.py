@@ -14,7 +14,8 @@ announced on GET /v2/corporate_actions/announcements; open orders of a split sym
 Only what alpaca-py's TradingClient (and our adapter) call is implemented:
 GET /v2/account, GET /v2/positions, GET /v2/orders, GET /v2/orders/{id},
 GET /v2/orders:by_client_order_id, POST /v2/orders, DELETE /v2/orders/{id}, GET /v2/clock,
-GET /v2/calendar, GET /v2/account/activities/FILL, GET /v2/corporate_actions/announcements.
+GET /v2/calendar, GET /v2/account/activities/FILL, GET /v2/account/activities (CSD/CSW),
+GET /v2/corporate_actions/announcements.
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ class FakeAlpacaTrading:
         self.max_page = 500  # Alpaca's largest page of orders
         self.ratelimit_reset_s = 0.0  # how far ahead X-Ratelimit-Reset lies on an injected 429
         self.announcements: list[dict[str, Any]] = []
+        self.cash_activities: list[dict[str, Any]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -294,6 +296,22 @@ class FakeAlpacaTrading:
         }
         self.announcements.append(a)
         return a
+
+    def deposit(self, amount: float) -> None:
+        """Money moved into the account today (a CSD activity; negative: a withdrawal, CSW)."""
+        with self.lock:
+            t = self._tick()
+            self.cash += Decimal(str(amount))
+            self.cash_activities.append(
+                {
+                    "id": f"{t:%Y%m%d%H%M%S%f}000::{uuid.uuid4()}",
+                    "activity_type": "CSD" if amount >= 0 else "CSW",
+                    "date": t.date().isoformat(),
+                    "transaction_time": _iso(t),
+                    "net_amount": _num(Decimal(str(amount))),
+                    "status": "executed",
+                }
+            )
 
     def day_trades(self) -> int:
         """Day trades (a symbol bought and sold on one day) in the last 5 sessions, today included."""
@@ -704,6 +722,18 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and path == "/v2/orders":
             assert body is not None
             return fake.submit(body)
+        if method == "GET" and path == "/v2/account/activities":
+            types = set(q.get("activity_types", "").split(",")) - {""}
+            after = dt.datetime.fromisoformat(q["after"].replace("Z", "+00:00")) if q.get("after") else None
+            return 200, [
+                a
+                for a in fake.cash_activities
+                if (not types or a["activity_type"] in types)
+                and (
+                    after is None
+                    or dt.datetime.fromisoformat(a["transaction_time"].replace("Z", "+00:00")) > after
+                )
+            ]
         if method == "GET" and path == "/v2/corporate_actions/announcements":
             since, until = q.get("since", "0000"), q.get("until", "9999")
             types = set(q.get("ca_types", "").split(",")) - {""}
