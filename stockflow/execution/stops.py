@@ -17,9 +17,19 @@ from stockflow.brokers.base import Broker
 from stockflow.config.sections import RiskSettings
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
-from stockflow.db.models_trading import LedgerPosition
-from stockflow.domain.orders import OrderRequest, OrderType, Side, TimeInForce, TradingState, to_decimal
+from stockflow.db.models_trading import LedgerPosition, OrderRow
+from stockflow.domain.orders import (
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    TradingState,
+    to_decimal,
+)
 from stockflow.execution.intents import intent_order_id
+from stockflow.execution.store import update_row_from_broker
 from stockflow.execution.submit import ExecutionResult, cancel_order, submit_order
 from stockflow.risk.state import get_state
 from stockflow.risk.stops import initial_stop, update_trailing_stop
@@ -60,6 +70,7 @@ def manage_stops(
     """Update every long position's stop from the latest bar and make the broker's stop order match."""
     state = get_state(engine).state
     open_orders = broker.open_orders()
+    _refresh_stale_rows(engine, broker, open_orders)
     actions: list[StopAction] = []
     positions = [p for p in broker.positions() if p.qty > 0]
     held = {p.symbol for p in positions}
@@ -133,35 +144,76 @@ def manage_stops(
             continue
         for o in resting:
             cancel_order(engine, broker, o.client_order_id, run_id=run_id)
-        # A replacement is a new intent: the id of a cancelled stop is never sent again.
-        cid = intent_order_id(
-            engine,
-            run_id=run_id,
-            session=session,
-            symbol=p.symbol,
-            side=Side.SELL,
-            purpose="stop",
-            content=f"{p.qty}|{new_stop}",
-        )
-        req = OrderRequest(
-            client_order_id=cid,
-            symbol=p.symbol,
-            side=Side.SELL,
-            qty=p.qty,
-            type=OrderType.STOP,
-            stop_price=new_stop,
-            time_in_force=TimeInForce.GTC,
-            reference_price=bar.close if bar is not None else None,
-            reason=f"protective stop (entry {entry:.2f}, high {high:.2f})",
-            intent="exit",
-        )
-        res = submit_order(engine, broker, req, run_id=run_id, session=session)
+        # A replacement is a new intent: the id of a cancelled stop is never sent again. An id found
+        # already used by an order that is final by now (a crash hid it from us) is used up: once more.
+        for _ in range(2):
+            res = _send_stop(engine, broker, p.symbol, p.qty, new_stop, run_id, session, bar, entry, high)
+            if not (res.outcome == "adopted" and res.order is not None and not res.order.is_open):
+                break
         if res.outcome == "submitted" or (res.sent and res.order is not None and res.order.is_open):
             action = "replaced" if resting else "placed"
         else:  # never claim a stop the broker does not hold
             action = f"failed:{res.outcome}"
         actions.append(StopAction(p.symbol, p.qty, new_stop, prev_stop, action, res))
     return actions
+
+
+def _refresh_stale_rows(engine: Engine, broker: Broker, open_orders: list[Order]) -> None:
+    """Our rows that say "working" while the broker no longer lists the order (cancelled by a person,
+    by a split, filled) take the broker's status, so that the stop's id is not taken for live."""
+    working = {o.client_order_id for o in open_orders}
+    with transaction(engine) as s:
+        stale = s.scalars(
+            select(OrderRow).where(
+                OrderRow.broker == broker.name,
+                OrderRow.status.in_([OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value]),
+                OrderRow.client_order_id.not_in(working),
+            )
+        ).all()
+        cids = [r.client_order_id for r in stale]
+    for cid in cids:
+        order = broker.get_order_by_client_id(cid)
+        if order is None:
+            continue
+        with transaction(engine) as s:
+            row = s.scalars(select(OrderRow).where(OrderRow.client_order_id == cid)).one()
+            update_row_from_broker(row, order)
+
+
+def _send_stop(  # noqa: PLR0917 (the stop's parts)
+    engine: Engine,
+    broker: Broker,
+    symbol: str,
+    qty: Decimal,
+    stop: Decimal,
+    run_id: str,
+    session: dt.date,
+    bar: BarRange | None,
+    entry: float,
+    high: float,
+) -> ExecutionResult:
+    cid = intent_order_id(
+        engine,
+        run_id=run_id,
+        session=session,
+        symbol=symbol,
+        side=Side.SELL,
+        purpose="stop",
+        content=f"{qty}|{stop}",
+    )
+    req = OrderRequest(
+        client_order_id=cid,
+        symbol=symbol,
+        side=Side.SELL,
+        qty=qty,
+        type=OrderType.STOP,
+        stop_price=stop,
+        time_in_force=TimeInForce.GTC,
+        reference_price=bar.close if bar is not None else None,
+        reason=f"protective stop (entry {entry:.2f}, high {high:.2f})",
+        intent="exit",
+    )
+    return submit_order(engine, broker, req, run_id=run_id, session=session)
 
 
 def broker_stops(broker: Broker) -> dict[str, Decimal]:
