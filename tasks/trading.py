@@ -136,6 +136,7 @@ def risk_task(
         state=sor.state,
         prices=prices,
         session_check=session_check,
+        day_trades=sor.day_trades,
     )
     if plan.decisions:
         record_decisions(engine, run_id, plan.decisions, session=session_check.expected)

@@ -145,3 +145,13 @@ def _fill(eid: str, day: dt.date, sym: str, side: str) -> PaperFillRow:
         session=day,
         filled_at=dt.datetime.combine(day, dt.time(14, 30), tzinfo=dt.UTC),
     )
+
+
+def test_start_of_run_hands_the_day_trades_to_the_risk_engine(sqlite_engine: Engine) -> None:
+    from stockflow.execution import start_of_run
+
+    b = PaperBroker(sqlite_engine, BrokerSettings(slippage_bps=0))
+    sor = start_of_run(sqlite_engine, b, WIDE, run_id="r", session=D0, bars=bars_frame(D0, PRICES))
+    assert sor.day_trades is not None and sor.day_trades.trade_date == WED and sor.day_trades.count == 0
+    rich = RiskSettings(**{**WIDE.model_dump(), "pdt_min_equity": 5_000})  # 10k is above it: not counted
+    assert start_of_run(sqlite_engine, b, rich, run_id="r", session=D0).day_trades is None
