@@ -59,7 +59,12 @@ class ValidationFailedError(StockflowError):
 
 
 class RetryableError(StockflowError):
-    """Transient failure; the same request may be sent again safely."""
+    """Transient failure; the same request may be sent again safely. ``retry_after`` (seconds), when
+    known, is how long the other side asked us to wait (e.g. Alpaca's ``X-Ratelimit-Reset``)."""
+
+    def __init__(self, *args: object, retry_after: float | None = None) -> None:
+        super().__init__(*args)
+        self.retry_after = retry_after
 
 
 class RejectedError(StockflowError):

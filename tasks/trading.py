@@ -136,6 +136,7 @@ def risk_task(
         state=sor.state,
         prices=prices,
         session_check=session_check,
+        day_trades=sor.day_trades,
     )
     if plan.decisions:
         record_decisions(engine, run_id, plan.decisions, session=session_check.expected)
@@ -165,7 +166,14 @@ def execute_task(
 
     if not planned:
         return []
-    results = execute_orders(engine, broker, [p.request for p in planned], run_id=run_id, session=session)
+    results = execute_orders(
+        engine,
+        broker,
+        [p.request for p in planned],
+        run_id=run_id,
+        session=session,
+        pdt_min_equity=settings.risk.pdt_min_equity,
+    )
     sent = [r.request.client_order_id for r in results if r.sent]
     if sent and settings.broker.kind == "alpaca" and settings.broker.fill_poll_s > 0:
         await_orders(engine, broker, sent, timeout_s=settings.broker.fill_poll_s, run_id=run_id)
@@ -204,6 +212,8 @@ def snapshot_task(
     flow_run_id: str | None,
 ) -> dict[str, Any]:
     """Snapshot account, positions and performance metrics for the session; draw the equity curve."""
+    from stockflow.execution.fills import ledger_fills
+    from stockflow.execution.pnl import broker_baseline
     from stockflow.pipeline.portfolio import (
         build_snapshot,
         equity_history,
@@ -211,20 +221,25 @@ def snapshot_task(
         save_snapshot,
     )
 
+    account = broker.account()
+    history = equity_history(engine, broker.name)
+    base = broker_baseline(broker, account, history, session)  # the broker's figures, not initial_cash
     snap = build_snapshot(
         broker=broker.name,
         session=session,
-        account=broker.account(),
+        account=account,
         positions=broker.positions(),
-        history=equity_history(engine, broker.name),
-        initial_cash=settings.broker.initial_cash,
-        fills=broker.fills(),
+        history=history,
+        initial_cash=base.start_equity,
+        fills=ledger_fills(engine, broker.name),  # applied by reconcile, read incrementally there
+        prev_equity=base.prev_equity,
+        flows=base.flows_today,
     )
     save_snapshot(engine, snap, trade_run_id=trade_run_id, flow_run_id=flow_run_id)
     page = plot_equity_curve(
         equity_history(engine, broker.name),
         settings.reports_dir / "equity",
-        initial_cash=settings.broker.initial_cash,
+        initial_cash=base.start_equity,
     )
     perf = snap.performance
     return {

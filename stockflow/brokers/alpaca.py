@@ -11,38 +11,41 @@
   power, qty available) and other 4xx -> ``RejectedError``.
 - Before submitting: market clock and calendar (a DAY order placed while closed waits for the next open,
   which must be the next session of the calendar and not too far away), whole shares and minimum notional.
-- Keys come from the settings (env ``STOCKFLOW_BROKER__ALPACA_API_KEY`` / ``..._SECRET_KEY``) or a Prefect
-  Secret block holding ``key:secret``; they are never logged or put into messages.
+- Keys come from the one resolver the data source uses too (:mod:`stockflow.config.credentials`:
+  ``STOCKFLOW_BROKER__ALPACA_*``, ``APCA_API_KEY_ID``/``APCA_API_SECRET_KEY``, or a Prefect Secret
+  block holding ``key:secret``); they are never logged or put into messages.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
+import uuid
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from requests.adapters import HTTPAdapter
-from requests.exceptions import ConnectionError as RequestsConnectionError
-from requests.exceptions import ConnectTimeout, RequestException, Timeout
-
+from stockflow.brokers.alpaca_http import (
+    Http4xx,
+    call_alpaca,
+    make_trading_client,
+)
+from stockflow.brokers.alpaca_status import map_status
 from stockflow.brokers.base import DuplicateClientOrderIdError, MarketClock
 from stockflow.config.sections import BrokerSettings
+from stockflow.domain.corporate import CorporateAction
 from stockflow.domain.orders import (
     ZERO,
     Account,
     Fill,
     Order,
     OrderRequest,
-    OrderStatus,
     OrderType,
     Position,
     Side,
     TimeInForce,
     to_decimal,
 )
-from stockflow.errors import ConfigError, OutcomeUnknownError, RejectedError, RetryableError
+from stockflow.errors import ConfigError, RejectedError, RetryableError
 from stockflow.execution._log import trading_logger
 
 #: Alpaca's code for a malformed/invalid request; with "client_order_id" in the message it means reuse.
@@ -51,64 +54,11 @@ DUPLICATE_CODE = 40010001
 MIN_NOTIONAL = Decimal(1)
 #: A DAY order placed while the market is closed waits for the next open; refuse when that is further.
 MAX_QUEUE = dt.timedelta(days=4)
-
-_STATUS_MAP = {
-    "partially_filled": OrderStatus.PARTIALLY_FILLED,
-    "filled": OrderStatus.FILLED,
-    "canceled": OrderStatus.CANCELED,
-    "replaced": OrderStatus.CANCELED,
-    "expired": OrderStatus.EXPIRED,
-    "rejected": OrderStatus.REJECTED,
-}
-
-
-class _TimeoutAdapter(HTTPAdapter):
-    """Gives every request a (connect, read) timeout unless one is set explicitly."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self.timeout = (min(timeout, 5.0), timeout)
-
-    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout
-        return super().send(request, **kwargs)
-
-
-def alpaca_credentials(settings: BrokerSettings) -> tuple[str, str]:
-    """API key and secret from the settings, or from the Prefect Secret block named in them."""
-    if settings.alpaca_api_key is not None and settings.alpaca_secret_key is not None:
-        return settings.alpaca_api_key.get_secret_value(), settings.alpaca_secret_key.get_secret_value()
-    if settings.alpaca_secret_block:
-        from prefect.blocks.system import Secret
-
-        block: Any = Secret.load(settings.alpaca_secret_block)  # sync context: returns the block
-        value = str(block.get())
-        key, sep, secret = value.partition(":")
-        if not sep or not key or not secret:
-            raise ConfigError(f"Prefect Secret block {settings.alpaca_secret_block!r} must hold 'key:secret'")
-        return key, secret
-    raise ConfigError(
-        "broker.kind=alpaca needs keys: set STOCKFLOW_BROKER__ALPACA_API_KEY and "
-        "STOCKFLOW_BROKER__ALPACA_SECRET_KEY, or broker.alpaca_secret_block"
-    )
-
-
-def make_trading_client(settings: BrokerSettings) -> Any:
-    """An alpaca-py ``TradingClient`` with explicit timeouts and without its own retries."""
-    from alpaca.trading.client import TradingClient
-
-    key, secret = alpaca_credentials(settings)
-    client = TradingClient(
-        key, secret, paper=settings.alpaca_paper, url_override=settings.alpaca_url_override
-    )
-    adapter = _TimeoutAdapter(settings.http_timeout_s)
-    client._session.mount("http://", adapter)
-    client._session.mount("https://", adapter)
-    # Retrying is the execution layer's decision (same client_order_id, after reconciling on a 504).
-    client._retry = 0
-    client._retry_codes = []
-    return client
+#: Reads answered 429 are retried this often, waiting until the limit resets (capped).
+READ_RETRIES = 3
+MAX_RATE_WAIT_S = 10.0
+#: Alpaca's largest page of orders.
+PAGE = 500
 
 
 def _dec(v: Any) -> Decimal | None:
@@ -117,17 +67,6 @@ def _dec(v: Any) -> Decimal | None:
 
 def _enum_value(v: Any) -> str:
     return str(getattr(v, "value", v))
-
-
-def _api_error_info(err: Exception) -> tuple[int | None, int | None, str]:
-    status = getattr(err, "status_code", None)
-    code, message = None, str(err)
-    try:
-        body = json.loads(str(err))
-        code, message = body.get("code"), body.get("message", message)
-    except (ValueError, TypeError, AttributeError):
-        pass
-    return status, code, message
 
 
 def round_price(price: Decimal) -> Decimal:
@@ -154,48 +93,14 @@ class AlpacaBroker:
         self._clock_cache: tuple[float, MarketClock] | None = None
 
     # -- error mapping --------------------------------------------------------------------------
-    def _call(self, what: str, fn: Any, *args: Any, write: bool = False, **kwargs: Any) -> Any:
-        from alpaca.common.exceptions import APIError
-
-        try:
-            return fn(*args, **kwargs)
-        except APIError as err:
-            status, code, message = _api_error_info(err)
-            if status == 429:
-                raise RetryableError(f"alpaca {what}: rate limited (429)") from None
-            if status is not None and status >= 500:
-                if write:
-                    raise OutcomeUnknownError(
-                        f"alpaca {what}: HTTP {status} after sending; the order may exist"
-                    ) from None
-                raise RetryableError(f"alpaca {what}: HTTP {status}") from None
-            if status == 401:
-                raise RejectedError(f"alpaca {what}: not authorized (check the API keys)") from None
-            raise _Http4xx(status, code, message) from None
-        except ConnectTimeout:
-            raise RetryableError(f"alpaca {what}: connect timeout (nothing sent)") from None
-        except Timeout:
-            if write:
-                raise OutcomeUnknownError(
-                    f"alpaca {what}: no answer within {self.settings.http_timeout_s}s; the order may exist"
-                ) from None
-            raise RetryableError(f"alpaca {what}: timeout") from None
-        except RequestsConnectionError as err:
-            never_connected = "NewConnectionError" in repr(err) or "Connection refused" in repr(err)
-            if write and not never_connected:
-                raise OutcomeUnknownError(f"alpaca {what}: connection lost after sending") from None
-            raise RetryableError(f"alpaca {what}: connection failed") from None
-        except RequestException as err:
-            if write:
-                raise OutcomeUnknownError(f"alpaca {what}: {type(err).__name__}") from None
-            raise RetryableError(f"alpaca {what}: {type(err).__name__}") from None
+    def _call(self, what: str, fn: Any, *args: Any, write: bool = False) -> Any:
+        return call_alpaca(what, fn, *args, write=write, timeout_s=self.settings.http_timeout_s)
 
     # -- mapping --------------------------------------------------------------------------------
     @staticmethod
     def _order(o: Any) -> Order:
-        status = _enum_value(o.status)
-        # Every other Alpaca status (accepted, pending_*, held, done_for_day, ...) is still working.
-        mapped = _STATUS_MAP.get(status, OrderStatus.NEW)
+        filled = _dec(o.filled_qty) or ZERO
+        mapped = map_status(_enum_value(o.status), filled)  # one table: brokers/alpaca_status.py
         tif = _enum_value(o.time_in_force)
         return Order(
             client_order_id=o.client_order_id,
@@ -205,7 +110,7 @@ class AlpacaBroker:
             type=OrderType(_enum_value(o.order_type or o.type)),
             status=mapped,
             broker_order_id=str(o.id),
-            filled_qty=_dec(o.filled_qty) or ZERO,
+            filled_qty=filled,
             avg_fill_price=_dec(o.filled_avg_price),
             limit_price=_dec(o.limit_price),
             stop_price=_dec(o.stop_price),
@@ -226,6 +131,7 @@ class AlpacaBroker:
             currency=a.currency or "USD",
             status=_enum_value(a.status),
             trading_blocked=bool(a.trading_blocked or a.account_blocked),
+            last_equity=_dec(a.last_equity),
         )
 
     def positions(self) -> list[Position]:
@@ -247,27 +153,51 @@ class AlpacaBroker:
         return out
 
     def open_orders(self) -> list[Order]:
-        """Working orders (up to 500, Alpaca's page limit)."""
+        """Working orders, every page (Alpaca answers at most 500 at a time, oldest first here), each
+        checked against our status table rather than trusting the server's ``status=open`` filter."""
         from alpaca.trading.enums import QueryOrderStatus
         from alpaca.trading.requests import GetOrdersRequest
 
-        req = GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500)
-        return [self._order(o) for o in self._checked("open orders", self.client.get_orders, req)]
+        seen: dict[str, Order] = {}
+        after: dt.datetime | None = None
+        while True:
+            req = GetOrdersRequest(
+                status=QueryOrderStatus.OPEN, limit=PAGE, direction="asc", after=after, nested=False
+            )
+            page = self._checked("open orders", self.client.get_orders, req) or []
+            for raw in page:
+                o = self._order(raw)
+                if o.is_open and o.broker_order_id is not None:
+                    seen[o.broker_order_id] = o
+            if len(page) < PAGE:
+                break
+            newest = max(raw.submitted_at or raw.created_at for raw in page)
+            if after is not None and newest <= after:
+                break  # the page did not move forward: never loop forever
+            # Orders created in the same instant as the page's last one are asked for again.
+            after = newest - dt.timedelta(microseconds=1)
+        return list(seen.values())
 
     def get_order_by_client_id(self, client_order_id: str) -> Order | None:
         """The order with this client id, or None (404)."""
         try:
             return self._order(self._call("get order", self.client.get_order_by_client_id, client_order_id))
-        except _Http4xx as err:
+        except Http4xx as err:
             if err.status == 404:
                 return None
             raise err.as_rejected("get order") from None
 
     def get_order(self, broker_order_id: str) -> Order | None:
-        """The order with this Alpaca id, or None (404)."""
+        """The order with this Alpaca id, or None (404, or an id that is not a UUID and so cannot be
+        Alpaca's: alpaca-py raises ValueError for it before asking)."""
+        try:
+            uuid.UUID(str(broker_order_id))
+        except ValueError:
+            self.log.warning("not an Alpaca order id (expected a UUID): %r", broker_order_id)
+            return None
         try:
             return self._order(self._call("get order", self.client.get_order_by_id, broker_order_id))
-        except _Http4xx as err:
+        except Http4xx as err:
             if err.status == 404:
                 return None
             raise err.as_rejected("get order") from None
@@ -276,7 +206,7 @@ class AlpacaBroker:
         """Request cancellation; an order that is already final (422) is left as it is."""
         try:
             self._call("cancel", self.client.cancel_order_by_id, broker_order_id)
-        except _Http4xx as err:
+        except Http4xx as err:
             if err.status == 422:
                 return
             raise err.as_rejected(f"cancel {broker_order_id}") from None
@@ -357,7 +287,7 @@ class AlpacaBroker:
             req = StopOrderRequest(**common, stop_price=float(round_price(request.stop_price)))
         try:
             return self._order(self._call("submit", self.client.submit_order, req, write=True))
-        except _Http4xx as err:
+        except Http4xx as err:
             if err.status == 422 and err.code == DUPLICATE_CODE and "client_order_id" in err.message:
                 raise DuplicateClientOrderIdError(request.client_order_id) from None
             raise err.as_rejected(f"submit {request.side.value} {request.qty} {request.symbol}") from None
@@ -391,17 +321,62 @@ class AlpacaBroker:
             params["page_token"] = page[-1]["id"]
         return out
 
+    def cash_flows(self, since: dt.datetime) -> Decimal:
+        """Deposits minus withdrawals (CSD/CSW activities) at or after ``since``: money moved, not P&L."""
+        params = {
+            "activity_types": "CSD,CSW",
+            "after": since.astimezone(dt.UTC).isoformat(),
+            "page_size": 100,
+        }
+        rows = self._checked("cash activities", self.client.get, "/account/activities", params) or []
+        total = ZERO
+        for a in rows:
+            amount = to_decimal(a.get("net_amount") or 0)
+            total += abs(amount) if a.get("activity_type") == "CSD" else -abs(amount)
+        return total
+
+    def corporate_actions(self, since: dt.date, until: dt.date) -> list[CorporateAction]:
+        """Splits and cash dividends with an ex-date in [since, until] (Alpaca's announcements; at
+        most 90 days per request)."""
+        out: list[CorporateAction] = []
+        start = since
+        while start <= until:
+            end = min(until, start + dt.timedelta(days=89))
+            params = {"ca_types": "split,dividend", "since": start.isoformat(), "until": end.isoformat()}
+            rows = self._checked(
+                "corporate actions", self.client.get, "/corporate_actions/announcements", params
+            )
+            for a in rows or []:
+                out.extend(_corporate_action(a))
+            start = end + dt.timedelta(days=1)
+        return sorted(out, key=lambda c: (c.ex_date, c.symbol, c.action_id))
+
     def _checked(self, what: str, fn: Any, *args: Any) -> Any:
-        try:
-            return self._call(what, fn, *args)
-        except _Http4xx as err:
-            raise err.as_rejected(what) from None
+        """A read, retried while rate limited (waiting for ``X-Ratelimit-Reset``, at most 3 times)."""
+        for attempt in range(READ_RETRIES + 1):
+            try:
+                return self._call(what, fn, *args)
+            except Http4xx as err:
+                raise err.as_rejected(what) from None
+            except RetryableError as err:
+                if err.retry_after is None or attempt == READ_RETRIES:
+                    raise
+                time.sleep(min(err.retry_after, MAX_RATE_WAIT_S))
+        raise AssertionError("unreachable")
 
 
-class _Http4xx(Exception):  # noqa: N818 (internal signal, never escapes the adapter)
-    def __init__(self, status: int | None, code: int | None, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-    def as_rejected(self, what: str) -> RejectedError:
-        return RejectedError(f"alpaca {what}: HTTP {self.status} code {self.code}: {self.message}")
+def _corporate_action(a: dict[str, Any]) -> list[CorporateAction]:
+    ex = a.get("ex_date")
+    if not ex:
+        return []
+    kind = a.get("ca_type")
+    common = {"action_id": str(a.get("id") or a["corporate_action_id"]), "ex_date": dt.date.fromisoformat(ex)}
+    symbol = a.get("target_symbol") or a["initiating_symbol"]
+    if kind == "split":
+        ratio = to_decimal(a["new_rate"]) / to_decimal(a["old_rate"])
+        return [CorporateAction(symbol=symbol, kind="split", ratio=ratio, **common)]
+    if kind == "dividend" and to_decimal(a.get("cash") or 0) > 0:
+        return [
+            CorporateAction(symbol=symbol, kind="dividend", cash_per_share=to_decimal(a["cash"]), **common)
+        ]
+    return []

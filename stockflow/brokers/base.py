@@ -17,6 +17,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from stockflow.domain.corporate import CorporateAction
 from stockflow.domain.orders import Account, Fill, Order, OrderRequest, Position
 from stockflow.errors import StockflowError
 
@@ -86,4 +87,8 @@ class Broker(Protocol):
 
     def clock(self) -> MarketClock:
         """The market clock as the broker sees it."""
+        ...
+
+    def corporate_actions(self, since: dt.date, until: dt.date) -> list[CorporateAction]:
+        """Splits and cash dividends with an ex-date in [since, until] (reconciliation applies them)."""
         ...

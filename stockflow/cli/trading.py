@@ -142,12 +142,18 @@ def register(app: typer.Typer) -> None:
                 r.symbol: r
                 for r in s.scalars(select(LedgerPosition).where(LedgerPosition.broker == broker.name))
             }
+        from stockflow.execution.stops import broker_stops
+
         held = broker.positions()
+        resting = broker_stops(broker)  # what the broker holds, not what the ledger intends
         if not held:
             typer.echo("no positions")
         for p in held:
             led = ledger.get(p.symbol)
-            stop = f"{led.stop_price}" if led is not None and led.stop_price is not None else "-"
+            target = led.stop_price if led is not None else None
+            stop = f"{resting[p.symbol]}" if p.symbol in resting else "NONE at broker"
+            if target is not None and resting.get(p.symbol) != target:
+                stop += f" (target {target})"
             ours = f"{led.qty}" if led is not None else "0"
             price = f"{p.current_price:.2f}" if p.current_price is not None else "-"
             typer.echo(

@@ -186,6 +186,12 @@ class RiskSettings(Section):
     trailing_activation: float = Field(0.05, ge=0, lt=10)
     daily_loss_limit: float = Field(0.05, gt=0, lt=1)
     flatten_on_halt: bool = False
+    pdt_min_equity: float = Field(
+        25_000.0,
+        ge=0,
+        description="Pattern-day-trader rule: below this equity a 4th day trade in 5 business days is "
+        "refused (denied:pdt). 0 turns the rule off (accounts that are not US margin accounts).",
+    )
 
 
 class BrokerSettings(Section):
@@ -209,6 +215,10 @@ class BrokerSettings(Section):
     )
     http_timeout_s: float = Field(10.0, gt=0, le=120)
     fill_poll_s: float = Field(30.0, ge=0)
+    paper_pdt: bool = Field(
+        False,
+        description="The paper broker refuses a 4th day trade in 5 sessions under $25k, as Alpaca does.",
+    )
 
     @model_validator(mode="after")
     def _live_needs_opt_in(self) -> BrokerSettings:

@@ -3,6 +3,7 @@
 from stockflow.db import (  # noqa: F401 (register the tables)
     models_backtest,
     models_data,
+    models_live,
     models_ml,
     models_pipeline,
     models_trading,

@@ -254,6 +254,9 @@ class Account(_Frozen):
     currency: str = "USD"
     status: str = "ACTIVE"
     trading_blocked: bool = False
+    #: The broker's equity at the previous session's close (Alpaca's ``last_equity``): the baseline of
+    #: today's P&L. None when the broker does not say.
+    last_equity: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

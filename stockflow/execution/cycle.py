@@ -19,11 +19,13 @@ from sqlalchemy import Engine
 
 from stockflow.brokers.base import Broker
 from stockflow.config.sections import RiskSettings
-from stockflow.domain.orders import Account, Order, Position, TradingState
+from stockflow.domain.orders import Account, Order, Position, TradingState, to_decimal
+from stockflow.execution.guards import pdt_state
 from stockflow.execution.halt import HaltReport, enforce_halt
 from stockflow.execution.reconcile import ReconcileReport, reconcile
 from stockflow.execution.stops import StopAction, bar_ranges, manage_stops
 from stockflow.risk.breaker import BreakerCheck, check_daily_loss
+from stockflow.risk.pdt import DayTrades
 from stockflow.risk.state import StateInfo, get_state
 
 
@@ -39,6 +41,8 @@ class StartOfRun:
     breaker: BreakerCheck
     halt: HaltReport | None = None
     stops: list[StopAction] = field(default_factory=list)
+    #: Day trades of the window ending on the date orders sent now fill (the risk engine's PDT rule).
+    day_trades: DayTrades | None = None
 
 
 def start_of_run(
@@ -73,8 +77,9 @@ def start_of_run(
         stops = manage_stops(
             engine, broker, settings, run_id=run_id, session=session, bars=bar_ranges(bars, session)
         )
+    account = broker.account()
     return StartOfRun(
-        account=broker.account(),
+        account=account,
         positions=broker.positions(),
         open_orders=broker.open_orders(),
         state=state,
@@ -82,4 +87,7 @@ def start_of_run(
         breaker=breaker,
         halt=halt,
         stops=stops,
+        day_trades=pdt_state(engine, broker)
+        if account.equity < to_decimal(settings.pdt_min_equity)
+        else None,
     )

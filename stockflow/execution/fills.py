@@ -13,7 +13,7 @@ from stockflow.brokers.base import Broker
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
 from stockflow.db.models_trading import FillRow, LedgerPosition, OrderRow
-from stockflow.domain.orders import ZERO, Book, Fill, OrderStatus, apply_fill
+from stockflow.domain.orders import ZERO, Book, Fill, OrderStatus, Side, apply_fill
 from stockflow.execution.store import outside_order_row, record_event
 
 #: Fills are fetched again from this long before the newest one applied: late reports are not missed,
@@ -143,6 +143,29 @@ def apply_fills(
                     price=f.price,
                 )
     return applied
+
+
+def ledger_fills(engine: Engine, broker: str, since: dt.datetime | None = None) -> list[Fill]:
+    """The fills applied to our ledger for ``broker`` (at or after ``since``), oldest first: what the
+    snapshot reads instead of asking the broker for its whole fill history every run."""
+    with transaction(engine) as s:
+        stmt = select(FillRow).where(FillRow.broker == broker)
+        if since is not None:
+            stmt = stmt.where(FillRow.filled_at >= since)
+        return [
+            Fill(
+                execution_id=r.execution_id,
+                broker_order_id=r.broker_order_id,
+                client_order_id=r.client_order_id,
+                symbol=r.symbol,
+                side=Side(r.side),
+                qty=r.qty,
+                price=r.price,
+                commission=r.commission,
+                timestamp=r.filled_at,
+            )
+            for r in s.scalars(stmt.order_by(FillRow.filled_at, FillRow.execution_id))
+        ]
 
 
 def last_fill_time(engine: Engine, broker: str) -> dt.datetime | None:

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from stockflow.brokers.base import Broker
-from stockflow.brokers.ids import client_order_id
 from stockflow.config.sections import RiskSettings
 from stockflow.domain.orders import Order, OrderRequest, OrderType, Side
 from stockflow.errors import RejectedError, RetryableError
 from stockflow.execution._log import trading_logger
+from stockflow.execution.intents import intent_order_id
 from stockflow.execution.submit import ExecutionResult, cancel_order, submit_order
 
 
@@ -64,7 +64,15 @@ def enforce_halt(
             if p.qty <= 0:
                 continue  # shorts are never opened by stockflow
             req = OrderRequest(
-                client_order_id=client_order_id(run_id, session, p.symbol, Side.SELL, "flatten"),
+                client_order_id=intent_order_id(
+                    engine,
+                    run_id=run_id,
+                    session=session,
+                    symbol=p.symbol,
+                    side=Side.SELL,
+                    purpose="flatten",
+                    content=f"{p.qty}",
+                ),
                 symbol=p.symbol,
                 side=Side.SELL,
                 qty=p.qty,

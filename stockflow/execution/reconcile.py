@@ -8,10 +8,12 @@ resume, and after a crash.
    that was never acknowledged becomes ``not_sent`` (resending it later under the same id is safe);
    an order the broker acknowledged before but no longer knows is a mismatch.
 3. The broker's open orders we do not know are adopted (outside activity) and recorded.
-4. Positions: the broker's positions must equal our ledger (built from fills). A difference no fill
-   explains is a mismatch, unless ``adopt_unexplained`` (``stockflow reconcile --adopt``) accepts the
-   broker's positions and records the adjustment.
-5. Account: a blocked account or non-positive equity is a mismatch.
+4. Corporate actions the broker announces (splits, dividends) are applied to the ledger once and
+   recorded (:mod:`stockflow.execution.corporate`).
+5. Positions: the broker's positions must equal our ledger (built from fills). A difference no fill
+   or corporate action explains is a mismatch, unless ``adopt_unexplained``
+   (``stockflow reconcile --adopt``) accepts the broker's positions and records the adjustment.
+6. Account: a blocked account or non-positive equity is a mismatch.
 
 Mismatches are recorded, then ``HaltError`` is raised naming each one: no trading on a difference that
 cannot be explained.
@@ -19,6 +21,7 @@ cannot be explained.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -31,6 +34,7 @@ from stockflow.db.models_trading import LedgerPosition, OrderRow
 from stockflow.domain.orders import OPEN_STATUSES, ZERO, Account, Fill, Order, OrderStatus, Position
 from stockflow.errors import HaltError
 from stockflow.execution._log import trading_logger
+from stockflow.execution.corporate import LOOKBACK, apply_corporate_actions
 from stockflow.execution.fills import sync_fills_adopting
 from stockflow.execution.store import UNSENT_STATUSES, outside_order_row, record_event, update_row_from_broker
 
@@ -161,9 +165,18 @@ def reconcile(
                 status=o.status.value,
             )
 
-    # 4. Positions against the ledger.
+    # 4. Corporate actions, then 5. positions against the ledger.
     positions = broker.positions()
     account = broker.account()
+    split_notes: list[str] = []
+    if callable(getattr(broker, "corporate_actions", None)):
+        clock = broker.clock()
+        ref = clock.session or clock.timestamp.date()
+        actions = broker.corporate_actions(ref - LOOKBACK, ref + dt.timedelta(days=1))
+        done, split_notes = apply_corporate_actions(
+            engine, name, actions, {p.symbol: p.qty for p in positions}, run_id=run_id
+        )
+        adjustments.extend(done)
     with transaction(engine) as s:
         ledger = {r.symbol: r for r in s.scalars(select(LedgerPosition).where(LedgerPosition.broker == name))}
         theirs = {p.symbol: p for p in positions}
@@ -201,9 +214,11 @@ def reconcile(
                     actor=actor,
                 )
             else:
+                why = "".join(f" ({n})" for n in split_notes if n.startswith(f"{sym}:"))
                 problems.append(
                     f"position {sym}: the broker holds {theirs_q}, stockflow's ledger {ours_q} "
-                    f"after applying every fill (difference {theirs_q - ours_q}); no fill explains it. "
+                    f"after applying every fill (difference {theirs_q - ours_q}); no fill or corporate "
+                    f"action explains it{why}. "
                     "Check the broker's account activity, then accept its positions with "
                     "`stockflow reconcile --adopt`"
                 )

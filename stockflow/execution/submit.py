@@ -6,7 +6,8 @@ written back. A crash between any two steps is repaired by reconciliation, and s
 under the SAME id:
 
 - duplicate client_order_id (422/40010001): it was already submitted -> fetch it and adopt it;
-- 429 and other ``RetryableError``: nothing happened -> retry with the same id (bounded, with backoff);
+- 429 and other ``RetryableError``: nothing happened -> retry with the same id (bounded, with backoff,
+  never before the broker's ``X-Ratelimit-Reset``);
 - timeout/5xx (``OutcomeUnknownError``): look the id up; found -> adopt; not found -> status ``unknown``,
   nothing else is sent in this run, and the next reconciliation settles it. Never a new id;
 - ``RejectedError``: status ``rejected`` with the broker's reason.
@@ -23,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,7 +33,7 @@ from stockflow.brokers.base import Broker, DuplicateClientOrderIdError
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
 from stockflow.db.models_trading import OrderRow
-from stockflow.domain.orders import Order, OrderRequest, OrderStatus, OrderType, Side, TradingState
+from stockflow.domain.orders import Order, OrderRequest, OrderStatus, TradingState
 from stockflow.errors import OutcomeUnknownError, RejectedError, RetryableError
 from stockflow.execution._log import trading_logger
 from stockflow.execution.store import (
@@ -44,6 +44,9 @@ from stockflow.execution.store import (
     update_row_from_broker,
 )
 from stockflow.risk.state import get_state
+
+#: The longest wait for a rate limit to reset before resending (a longer one counts as an attempt).
+MAX_RATE_WAIT_S = 10.0
 
 Outcome = Literal[
     "submitted",  # acknowledged by the broker now
@@ -183,7 +186,11 @@ def submit_order(
             if attempt > max_retries:
                 _save(engine, cid, status=OrderStatus.NOT_SENT.value, error=f"not sent: {err}")
                 return ExecutionResult(request, "retry_exhausted", error=str(err))
-            time.sleep(retry_wait_s * 2 ** (attempt - 1))
+            # Backoff, but never sooner than the broker said its rate limit resets (capped).
+            wait = retry_wait_s * 2 ** (attempt - 1)
+            if err.retry_after is not None:
+                wait = max(wait, min(err.retry_after, MAX_RATE_WAIT_S))
+            time.sleep(wait)
             continue
         except RejectedError as err:
             _save(engine, cid, status=OrderStatus.REJECTED.value, error=str(err))
@@ -255,37 +262,3 @@ def cancel_order(
             status=order.status.value if order else None,
         )
     return order
-
-
-def _cancel_resting_stops(engine: Engine, broker: Broker, symbol: str, run_id: str) -> None:
-    """A protective stop holds the shares an exit wants to sell: cancel it first (it is re-placed by
-    the next run's stop management if the exit does not happen)."""
-    for o in broker.open_orders():
-        if o.symbol == symbol and o.side is Side.SELL and o.type is OrderType.STOP and o.broker_order_id:
-            cancel_order(engine, broker, o.client_order_id, run_id=run_id)
-
-
-def execute_orders(
-    engine: Engine,
-    broker: Broker,
-    requests: Sequence[OrderRequest],
-    *,
-    run_id: str,
-    session: dt.date | None = None,
-    retry_wait_s: float = 0.5,
-) -> list[ExecutionResult]:
-    """Send approved orders in order (exits first). After an unknown outcome nothing more is sent in
-    this run (the rest are ``refused``): reconcile first. Exits cancel the symbol's resting stop."""
-    results: list[ExecutionResult] = []
-    stop_sending: str | None = None
-    for req in sorted(requests, key=lambda r: 0 if r.intent == "exit" else 1):
-        if stop_sending is not None:
-            results.append(ExecutionResult(req, "refused", error=stop_sending))
-            continue
-        if req.intent == "exit" and req.side is Side.SELL and req.type is not OrderType.STOP:
-            _cancel_resting_stops(engine, broker, req.symbol, run_id)
-        res = submit_order(engine, broker, req, run_id=run_id, session=session, retry_wait_s=retry_wait_s)
-        results.append(res)
-        if res.outcome == "unknown":
-            stop_sending = f"order {req.client_order_id} has an unknown outcome: reconcile first"
-    return results

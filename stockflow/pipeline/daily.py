@@ -39,6 +39,7 @@ from stockflow.pipeline.approval import ProposedOrder
 from stockflow.pipeline.modes import Route, Routed
 from stockflow.pipeline.signals import Action, SignalStatus
 from stockflow.risk.limits import Decision, MarketContext, check_orders
+from stockflow.risk.pdt import DayTrades
 from stockflow.risk.sizing import position_size
 from stockflow.risk.state import StateInfo
 from stockflow.risk.stops import initial_stop
@@ -360,8 +361,10 @@ def plan_orders(
     state: StateInfo | TradingState,
     prices: Mapping[str, Decimal],
     session_check: SessionCheck,
+    day_trades: DayTrades | None = None,
 ) -> Plan:
-    """Turn the routed BUY/SELL signals into orders and let the risk engine decide each one."""
+    """Turn the routed BUY/SELL signals into orders and let the risk engine decide each one
+    (``day_trades``: the pattern-day-trader rule's count, see :mod:`stockflow.risk.pdt`)."""
     held = {p.symbol: p.qty for p in positions if p.qty != 0}
     equity = float(account.equity)
     spendable = float(min(account.cash, account.buying_power))
@@ -418,6 +421,7 @@ def plan_orders(
         latest_sessions=session_check.latest,
         prices=dict(prices),
         open_orders=_resting_stops_excluded(open_orders),
+        day_trades=day_trades,
     )
     decisions = check_orders(
         [c[1] for c in candidates], account, list(positions), state, settings.risk, market

@@ -130,12 +130,16 @@ def build_snapshot(
     history: Sequence[tuple[dt.date, float]],
     initial_cash: float,
     fills: Sequence[Fill],
+    prev_equity: float | None = None,
+    flows: float = 0.0,
 ) -> SnapshotValues:
-    """The snapshot of ``session``: account, positions, P&L since the previous session's snapshot (or
-    the initial cash) and the performance over ``history`` plus this session."""
+    """The snapshot of ``session``: account, positions, P&L since ``prev_equity`` (default: the
+    previous session's snapshot, or the initial cash) less today's deposits ``flows``, and the
+    performance over ``history`` plus this session (see :mod:`stockflow.execution.pnl`)."""
     equity = float(account.equity)
     prior = [(s, e) for s, e in history if s < session]
-    prev_equity = prior[-1][1] if prior else float(initial_cash)
+    if prev_equity is None:
+        prev_equity = prior[-1][1] if prior else float(initial_cash)
     curve = [*prior, (session, equity)]
     pos_value = float(sum((p.market_value for p in positions), Decimal(0)))
     rows = tuple(
@@ -157,8 +161,8 @@ def build_snapshot(
         cash=float(account.cash),
         positions_value=pos_value,
         exposure=abs(pos_value) / equity if equity > 0 else 0.0,
-        daily_pnl=equity - prev_equity,
-        daily_return=equity / prev_equity - 1.0 if prev_equity > 0 else 0.0,
+        daily_pnl=equity - flows - prev_equity,
+        daily_return=(equity - flows) / prev_equity - 1.0 if prev_equity > 0 else 0.0,
         positions=rows,
         performance=performance(curve, initial_cash, fills),
     )

@@ -5,6 +5,8 @@ Rules, in the order they apply:
 
 - ``halted`` (state HALTED: nothing new), ``reducing`` (state REDUCING: exits only);
 - ``max_orders_per_run``;
+- ``pdt`` (equity under ``pdt_min_equity`` and the order would be a 4th day trade in 5 business days:
+  ``market.day_trades``, see :mod:`stockflow.risk.pdt`);
 - ``no_price`` (no positive price to judge the order by);
 - exits: ``no_position`` (nothing to sell), ``position_qty`` (sized down to what is held);
 - entries: ``short_not_allowed``, ``stale_data`` (latest bar is not the expected session),
@@ -38,6 +40,7 @@ from stockflow.domain.orders import (
     TradingState,
     to_decimal,
 )
+from stockflow.risk.pdt import DayTrades
 from stockflow.risk.state import StateInfo
 
 Action = Literal["approved", "sized_down", "denied"]
@@ -68,7 +71,8 @@ class MarketContext:
     ``latest_sessions``: the latest (non-quarantined) bar session per symbol; ``prices``: the last close
     per symbol (used when a request has no price of its own, and to value positions);
     ``open_orders``: orders already working at the broker (their buys use exposure and buying power);
-    ``orders_sent_this_run``: orders this run already sent (counted against ``max_orders_per_run``).
+    ``orders_sent_this_run``: orders this run already sent (counted against ``max_orders_per_run``);
+    ``day_trades``: the day trades of the window ending on the date the orders will fill (PDT rule).
     """
 
     expected_session: dt.date
@@ -76,6 +80,7 @@ class MarketContext:
     prices: Mapping[str, Decimal | float] = field(default_factory=dict)
     open_orders: Sequence[Order] = ()
     orders_sent_this_run: int = 0
+    day_trades: DayTrades | None = None  # None: not known, the PDT rule is not applied
 
 
 def _floor_qty(budget: Decimal, unit: Decimal) -> Decimal:
@@ -166,6 +171,7 @@ def check_orders(  # noqa: PLR0917 (the documented contract)
         o.symbol for o in market.open_orders if o.is_open and o.side is Side.BUY
     }
 
+    pdt = market.day_trades
     results: dict[int, Decision] = {}
     order = sorted(range(len(proposed)), key=lambda i: 0 if proposed[i].intent == "exit" else 1)
     for i in order:
@@ -183,6 +189,11 @@ def check_orders(  # noqa: PLR0917 (the documented contract)
                 f"{sent} orders already this run (max {settings.max_orders_per_run})",
             )
             continue
+        if pdt is not None:
+            why = pdt.refusal(req.symbol, req.side, equity, to_decimal(settings.pdt_min_equity))
+            if why is not None:
+                results[i] = _deny(req, "pdt", why)
+                continue
         price = _price(req, market)
         if price is None:
             results[i] = _deny(req, "no_price", f"{req.symbol}: no positive price to judge the order by")
@@ -208,6 +219,7 @@ def check_orders(  # noqa: PLR0917 (the documented contract)
                 f"{req.symbol}: exit {qty} of {abs(have)} held",
             )
             results[i] = d
+            pdt = pdt.after(req.symbol, req.side) if pdt is not None else None
             held[req.symbol] = have - qty if have > 0 else have + qty
             pending_sell[req.symbol] = pending_sell.get(req.symbol, ZERO) + (qty if have > 0 else ZERO)
             sent += 1
@@ -272,6 +284,7 @@ def check_orders(  # noqa: PLR0917 (the documented contract)
         d = _decide(req, qty, rule, why)
         results[i] = d
         if d.approved is not None:
+            pdt = pdt.after(req.symbol, req.side) if pdt is not None else None
             cost = qty * price
             value[req.symbol] = value.get(req.symbol, ZERO) + cost
             exposure += cost

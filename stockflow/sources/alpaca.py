@@ -1,10 +1,11 @@
 """The ``alpaca`` source: daily bars from Alpaca's market-data API through alpaca-py.
 
 alpaca-py's ``StockHistoricalDataClient`` follows ``next_page_token`` itself and retries 429/504 a few
-times; it sets no HTTP timeout, so we give its session one. Keys come from the settings
-(``broker.alpaca_api_key`` / ``broker.alpaca_secret_key``) or the standard environment variables
-``APCA_API_KEY_ID`` / ``APCA_API_SECRET_KEY``. A rejected key stops the whole fetch (nothing is stored);
-a symbol Alpaca does not know is a per-symbol error and the others are kept.
+times; it sets no HTTP timeout, so we give its session one. Keys come from the one resolver the broker
+uses too (:mod:`stockflow.config.credentials`: settings, ``APCA_API_KEY_ID`` / ``APCA_API_SECRET_KEY``,
+or a Prefect Secret block). Bars outside the requested [start, end] are dropped. A rejected key stops
+the whole fetch (nothing is stored); a symbol Alpaca does not know is a per-symbol error and the
+others are kept.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,9 +21,10 @@ import polars as pl
 import requests
 
 from stockflow.config import Settings
-from stockflow.errors import RetryableError, SourceError
+from stockflow.config.credentials import alpaca_keys as resolve_keys
+from stockflow.errors import ConfigError, RetryableError, SourceError
 from stockflow.logs import Progress, get_logger
-from stockflow.sources.base import FetchResult, conform_fetch, empty_fetch_frame
+from stockflow.sources.base import FetchResult, clip_to_range, conform_fetch, empty_fetch_frame
 
 NEW_YORK = ZoneInfo("America/New_York")
 _CHUNK_SYMBOLS = 100  # symbols per multi-symbol request (keeps URLs short)
@@ -42,20 +43,12 @@ class _TimeoutSession(requests.Session):
 
 
 def alpaca_keys(settings: Settings) -> tuple[str, str]:
-    """API key id and secret from the settings or the environment, or a clear :class:`SourceError`."""
-    b = settings.broker
-    key = b.alpaca_api_key.get_secret_value() if b.alpaca_api_key else os.environ.get("APCA_API_KEY_ID")
-    secret = (
-        b.alpaca_secret_key.get_secret_value()
-        if b.alpaca_secret_key
-        else os.environ.get("APCA_API_SECRET_KEY")
-    )
-    if not key or not secret:
-        raise SourceError(
-            "alpaca source needs API keys: set APCA_API_KEY_ID and APCA_API_SECRET_KEY "
-            "(or STOCKFLOW_BROKER__ALPACA_API_KEY / STOCKFLOW_BROKER__ALPACA_SECRET_KEY)"
-        )
-    return key, secret
+    """API key id and secret from the shared resolver, or a clear :class:`SourceError`."""
+    try:
+        keys = resolve_keys(settings.broker, who="alpaca source")
+    except ConfigError as err:
+        raise SourceError(str(err)) from None
+    return keys.key_id, keys.secret
 
 
 def _error_text(err: Exception) -> tuple[int | None, str]:
@@ -164,7 +157,9 @@ class AlpacaSource:
             if sym not in errors and not payload.get(sym):
                 errors[sym] = f"alpaca returned no bars for {sym} in {span} (unknown symbol or no trading)"
         raw_path = self._save_raw(payload, f"{start or 'all'}_{end or 'now'}") if payload else None
-        return FetchResult(bars=bars_from_payload(payload), errors=errors, raw_path=raw_path)
+        return FetchResult(
+            bars=clip_to_range(bars_from_payload(payload), start, end), errors=errors, raw_path=raw_path
+        )
 
 
 class _SymbolError(Exception):

@@ -95,6 +95,20 @@ def conform_fetch(df: pl.DataFrame) -> pl.DataFrame:
     return df.select(cols)
 
 
+def clip_to_range(df: pl.DataFrame, start: dt.date | None, end: dt.date | None) -> pl.DataFrame:
+    """Only the sessions in [start, end] (inclusive; None: unbounded). Remote sources may answer with
+    bars outside the request (time-zone edges, a provider ignoring ``end``); those were not asked for
+    and would otherwise be stored as if they were."""
+    if df.is_empty() or (start is None and end is None):
+        return df
+    keep = pl.lit(True)
+    if start is not None:
+        keep = keep & (pl.col("session") >= start)
+    if end is not None:
+        keep = keep & (pl.col("session") <= end)
+    return df.filter(keep)
+
+
 def merge_results(results: list[FetchResult], raw_path: str | None = None) -> FetchResult:
     """Concatenate several fetches (e.g. one per group of symbols or per file)."""
     frames = [r.bars for r in results if r.bars.height]

@@ -16,7 +16,13 @@ import polars as pl
 
 from stockflow.errors import RetryableError, SourceError
 from stockflow.logs import Progress
-from stockflow.sources.base import FetchResult, conform_fetch, empty_fetch_frame, merge_results
+from stockflow.sources.base import (
+    FetchResult,
+    clip_to_range,
+    conform_fetch,
+    empty_fetch_frame,
+    merge_results,
+)
 
 
 class YFinanceSource:
@@ -93,7 +99,7 @@ class YFinanceSource:
                 progress.advance(1)
                 continue
             raw_path = self._save_raw(sym, hist)
-            bars = self._to_frame(sym, hist)
+            bars = clip_to_range(self._to_frame(sym, hist), start, end)
             results.append(FetchResult(bars=bars, raw_path=raw_path))
             progress.advance(1, bars.height)
         progress.finish()

@@ -211,3 +211,27 @@ def test_yfinance_failures_are_errors_never_empty_success(sqlite_engine: Engine,
             end=DAYS[5],
             http_session=_yahoo_session(),
         )
+
+
+def test_alpaca_bars_outside_the_requested_range_are_dropped(
+    tmp_path: Path, fake_alpaca: tuple[FakeAlpacaData, str]
+) -> None:
+    """Issue 10 defect 5: a provider answering more than [start, end] must not widen the fetch."""
+    fake, url = fake_alpaca
+    _fill(fake, DAYS)
+    fake.ignore_range = True
+    got = AlpacaSource(alpaca_settings(tmp_path, url)).fetch(["AAPL"], DAYS[3], DAYS[5])
+    assert got.bars["session"].unique().sort().to_list() == DAYS[3:6]
+
+
+def test_apca_environment_keys_reach_the_data_source(
+    tmp_path: Path, fake_alpaca: tuple[FakeAlpacaData, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes.alpaca_data import KEY_ID, SECRET
+
+    fake, url = fake_alpaca
+    _fill(fake, DAYS)
+    monkeypatch.setenv("APCA_API_KEY_ID", KEY_ID)
+    monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
+    settings = make_settings(tmp_path, data={"alpaca_data_url": url, "symbols": ["AAPL"]})
+    assert AlpacaSource(settings).fetch(["AAPL"], DAYS[0], DAYS[1]).bars.height == 2

@@ -53,6 +53,7 @@ class FakeAlpacaData:
     secret: str = SECRET
     fail_next: list[int] = field(default_factory=list)  # statuses answered to the next requests
     delay_s: float = 0.0  # answer this late (to exercise client timeouts)
+    ignore_range: bool = False  # answer every bar, whatever start/end were asked (a sloppy provider)
     requests: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -78,7 +79,7 @@ class FakeAlpacaData:
         for sym in sorted(set(symbols)):
             for bar in self.bars.get(sym, []):
                 t = dt.datetime.fromisoformat(bar["t"].replace("Z", "+00:00"))
-                if lo <= t <= hi:
+                if self.ignore_range or lo <= t <= hi:
                     out.append((sym, bar))
         return out
 

@@ -3,10 +3,19 @@
 faults: status answers before or after accepting an order (429 bursts, 504 after accept, 403), a hung
 connection (sleep past the client's timeout, after accepting), partial fills, asynchronous rejects.
 
+Alpaca's rules a small account meets are enforced as Alpaca does: an order opposite in side to an
+open order of the same symbol is refused (403, code 40310000, "potential wash trade detected"); under
+$25k equity an order that would be a 4th day trade in 5 business days is refused (403, code 40310100,
+pattern day trading protection). Every answer carries ``X-Ratelimit-*`` headers; an injected 429 says
+when the limit resets. The calendar has the 2024 NYSE holidays; ``next_day()`` moves the clock to the
+next session. Splits and cash dividends (``split``/``dividend``) change positions and cash and are
+announced on GET /v2/corporate_actions/announcements; open orders of a split symbol are cancelled.
+
 Only what alpaca-py's TradingClient (and our adapter) call is implemented:
 GET /v2/account, GET /v2/positions, GET /v2/orders, GET /v2/orders/{id},
 GET /v2/orders:by_client_order_id, POST /v2/orders, DELETE /v2/orders/{id}, GET /v2/clock,
-GET /v2/calendar, GET /v2/account/activities/FILL.
+GET /v2/calendar, GET /v2/account/activities/FILL, GET /v2/account/activities (CSD/CSW),
+GET /v2/corporate_actions/announcements.
 """
 
 from __future__ import annotations
@@ -26,7 +35,30 @@ from urllib.parse import parse_qs, urlparse
 API_KEY = "fake-key-id"
 SECRET_KEY = "fake-secret-key"
 
-_OPEN = {"new", "accepted", "pending_new", "partially_filled", "pending_cancel", "held", "done_for_day"}
+_OPEN = {
+    "new",
+    "accepted",
+    "pending_new",
+    "partially_filled",
+    "pending_cancel",
+    "pending_replace",
+    "held",
+    "done_for_day",
+    "accepted_for_bidding",
+    "stopped",
+    "suspended",
+    "calculated",
+    "pending_review",
+}
+#: NYSE full-day closures of 2024 (the fake's calendar skips them).
+HOLIDAYS_2024 = frozenset(
+    dt.date(2024, m, d)
+    for m, d in [(1, 1), (1, 15), (2, 19), (3, 29), (5, 27), (6, 19), (7, 4), (9, 2), (11, 28), (12, 25)]
+)
+WASH_TRADE = {"code": 40310000, "message": "potential wash trade detected. use complex orders"}
+PDT_DENIED = {"code": 40310100, "message": "trade denied due to pattern day trading protection"}
+PDT_EQUITY = Decimal(25_000)
+RATE_LIMIT = 200
 
 
 def _iso(t: dt.datetime) -> str:
@@ -82,6 +114,13 @@ class FakeAlpacaTrading:
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, dict[str, Any] | None]] = []
         self.account_id = str(uuid.uuid4())
+        self.holidays: set[dt.date] = set(HOLIDAYS_2024)
+        self.last_equity: Decimal | None = None  # yesterday's close equity (None: equity now)
+        self.open_filter_broken = False  # GET /v2/orders?status=open also returns final orders
+        self.max_page = 500  # Alpaca's largest page of orders
+        self.ratelimit_reset_s = 0.0  # how far ahead X-Ratelimit-Reset lies on an injected 429
+        self.announcements: list[dict[str, Any]] = []
+        self.cash_activities: list[dict[str, Any]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -189,6 +228,115 @@ class FakeAlpacaTrading:
                 self._execute(o, o["qty"], self.prices[symbol])
             return o
 
+    def is_session(self, day: dt.date) -> bool:
+        """True on a weekday that is not a holiday."""
+        return day.weekday() < 5 and day not in self.holidays
+
+    def next_day(self) -> dt.date:
+        """Move the clock to 15:00 UTC of the next session (DAY orders still working expire)."""
+        with self.lock:
+            day = self.now.date() + dt.timedelta(days=1)
+            while not self.is_session(day):
+                day += dt.timedelta(days=1)
+            self.last_equity = self.cash + self._market_value()
+            for o in self.orders.values():
+                if o["status"] in _OPEN and o["time_in_force"] == "day":
+                    o["status"], o["updated_at"] = "expired", self.now
+            self.now = dt.datetime.combine(day, dt.time(15, 0), tzinfo=dt.UTC)
+            return day
+
+    def late_fill(self, order_id: str, qty: float | Decimal | None = None) -> None:
+        """A fill reported for an order already cancelled (cancel-then-filled): the status stays."""
+        with self.lock:
+            o = self.orders[order_id]
+            status = o["status"]
+            q = Decimal(str(qty)) if qty is not None else o["qty"] - o["filled_qty"]
+            self._execute(o, q, self.prices[o["symbol"]])
+            o["status"] = status
+
+    def split(self, symbol: str, new_rate: int, old_rate: int = 1) -> dict[str, Any]:
+        """A split effective today: qty x new/old, same cost, price / (new/old); open orders of the
+        symbol are cancelled; the announcement is published."""
+        with self.lock:
+            ratio = Decimal(new_rate) / Decimal(old_rate)
+            if symbol in self.positions:
+                self.positions[symbol]["qty"] *= ratio
+            if symbol in self.prices:
+                self.prices[symbol] = self.prices[symbol] / ratio
+            for o in self.orders.values():
+                if o["symbol"] == symbol and o["status"] in _OPEN:
+                    o["status"], o["canceled_at"], o["updated_at"] = "canceled", self._tick(), self.now
+            return self._announce(symbol, "split", "stock_split", new_rate=new_rate, old_rate=old_rate)
+
+    def dividend(self, symbol: str, cash_per_share: float) -> dict[str, Any]:
+        """A cash dividend paid today on the position held."""
+        with self.lock:
+            held = self.positions.get(symbol, {"qty": Decimal(0)})["qty"]
+            self.cash += held * Decimal(str(cash_per_share))
+            return self._announce(symbol, "dividend", "cash", cash=cash_per_share)
+
+    def _announce(self, symbol: str, ca_type: str, sub: str, **kw: Any) -> dict[str, Any]:
+        day = self.now.date().isoformat()
+        a = {
+            "id": str(uuid.uuid4()),
+            "corporate_action_id": f"CA{len(self.announcements) + 1:06d}",
+            "ca_type": ca_type,
+            "ca_sub_type": sub,
+            "initiating_symbol": symbol,
+            "initiating_original_cusip": "000000000",
+            "target_symbol": symbol,
+            "target_original_cusip": "000000000",
+            "declaration_date": day,
+            "ex_date": day,
+            "record_date": day,
+            "payable_date": day,
+            "cash": str(kw.get("cash", 0)),
+            "old_rate": str(kw.get("old_rate", 1)),
+            "new_rate": str(kw.get("new_rate", 1)),
+        }
+        self.announcements.append(a)
+        return a
+
+    def deposit(self, amount: float) -> None:
+        """Money moved into the account today (a CSD activity; negative: a withdrawal, CSW)."""
+        with self.lock:
+            t = self._tick()
+            self.cash += Decimal(str(amount))
+            self.cash_activities.append(
+                {
+                    "id": f"{t:%Y%m%d%H%M%S%f}000::{uuid.uuid4()}",
+                    "activity_type": "CSD" if amount >= 0 else "CSW",
+                    "date": t.date().isoformat(),
+                    "transaction_time": _iso(t),
+                    "net_amount": _num(Decimal(str(amount))),
+                    "status": "executed",
+                }
+            )
+
+    def day_trades(self) -> int:
+        """Day trades (a symbol bought and sold on one day) in the last 5 sessions, today included."""
+        days: list[dt.date] = []
+        d = self.now.date()
+        while len(days) < 5:
+            if self.is_session(d):
+                days.append(d)
+            d -= dt.timedelta(days=1)
+        sides: dict[tuple[dt.date, str], set[str]] = {}
+        for a in self.activities:
+            day = dt.datetime.fromisoformat(a["transaction_time"].replace("Z", "+00:00")).date()
+            if day in days:
+                sides.setdefault((day, a["symbol"]), set()).add(a["side"])
+        return sum(1 for v in sides.values() if len(v) == 2)
+
+    def _would_day_trade(self, symbol: str, side: str) -> bool:
+        today = self.now.date()
+        return side == "sell" and any(
+            a["symbol"] == symbol
+            and a["side"] == "buy"
+            and dt.datetime.fromisoformat(a["transaction_time"].replace("Z", "+00:00")).date() == today
+            for a in self.activities
+        )
+
     def set_position(self, symbol: str, qty: int, avg_price: float) -> None:
         """Create a position out of thin air (an unexplained difference)."""
         with self.lock:
@@ -291,7 +439,7 @@ class FakeAlpacaTrading:
             "cash": _num(self.cash),
             "portfolio_value": _num(eq),
             "equity": _num(eq),
-            "last_equity": _num(eq),
+            "last_equity": _num(self.last_equity if self.last_equity is not None else eq),
             "long_market_value": _num(self._market_value()),
             "short_market_value": "0",
             "initial_margin": "0",
@@ -305,7 +453,7 @@ class FakeAlpacaTrading:
             "trade_suspended_by_user": False,
             "multiplier": "1",
             "shorting_enabled": False,
-            "daytrade_count": 0,
+            "daytrade_count": self.day_trades(),
         }
 
     def order_json(self, o: dict[str, Any]) -> dict[str, Any]:
@@ -372,7 +520,7 @@ class FakeAlpacaTrading:
         open_t = dt.datetime.combine(day, dt.time(14, 30), tzinfo=dt.UTC)
         close_t = dt.datetime.combine(day, dt.time(21, 0), tzinfo=dt.UTC)
         nxt = day + dt.timedelta(days=1)
-        while nxt.weekday() >= 5:
+        while not self.is_session(nxt):
             nxt += dt.timedelta(days=1)
         next_open = (
             open_t
@@ -393,7 +541,7 @@ class FakeAlpacaTrading:
         e = dt.date.fromisoformat(end) if end else self.now.date() + dt.timedelta(days=10)
         out, d = [], s
         while d <= e:
-            if d.weekday() < 5:
+            if self.is_session(d):
                 out.append(
                     {
                         "date": d.isoformat(),
@@ -417,6 +565,17 @@ class FakeAlpacaTrading:
         qty = Decimal(str(body.get("qty", "0")))
         if qty <= 0:
             return 422, {"code": 40010001, "message": "qty must be > 0"}
+        if any(
+            o["symbol"] == sym and o["side"] != body["side"] and o["status"] in _OPEN
+            for o in self.orders.values()
+        ):
+            return 403, WASH_TRADE
+        if (
+            self.cash + self._market_value() < PDT_EQUITY
+            and self._would_day_trade(sym, body["side"])
+            and self.day_trades() >= 3
+        ):
+            return 403, PDT_DENIED
         if body["side"] == "buy":
             px = Decimal(str(body.get("limit_price") or body.get("stop_price") or self.prices[sym]))
             if qty * px > self.cash - self._reserved():
@@ -471,8 +630,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: Any) -> None:
         data = b"" if body is None else json.dumps(body).encode()
+        fake = self.server_state
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        reset = time.time() + (fake.ratelimit_reset_s if status == 429 else 60.0)
+        self.send_header("X-Ratelimit-Limit", str(RATE_LIMIT))
+        self.send_header("X-Ratelimit-Remaining", "0" if status == 429 else str(RATE_LIMIT - 1))
+        self.send_header("X-Ratelimit-Reset", str(int(reset + 0.999)))
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -531,10 +695,17 @@ class _Handler(BaseHTTPRequestHandler):
             rows = [
                 o
                 for o in fake.orders.values()
-                if status == "all" or (status == "open") == (o["status"] in _OPEN)
+                if status == "all"
+                or (status == "open" and fake.open_filter_broken)
+                or (status == "open") == (o["status"] in _OPEN)
             ]
+            for bound, keep in (("after", lambda t, b: t > b), ("until", lambda t, b: t < b)):
+                if q.get(bound):
+                    b = dt.datetime.fromisoformat(q[bound].replace("Z", "+00:00"))
+                    rows = [o for o in rows if keep(o["created_at"], b)]
             rows.sort(key=lambda o: o["created_at"], reverse=q.get("direction", "desc") == "desc")
-            return 200, [fake.order_json(o) for o in rows[: int(q.get("limit", 50))]]
+            limit = min(int(q.get("limit", 50)), fake.max_page)
+            return 200, [fake.order_json(o) for o in rows[:limit]]
         if method == "GET" and path.startswith("/v2/orders/"):
             found = fake.orders.get(path.rsplit("/", 1)[1])
             if found is None:
@@ -551,6 +722,28 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and path == "/v2/orders":
             assert body is not None
             return fake.submit(body)
+        if method == "GET" and path == "/v2/account/activities":
+            types = set(q.get("activity_types", "").split(",")) - {""}
+            after = dt.datetime.fromisoformat(q["after"].replace("Z", "+00:00")) if q.get("after") else None
+            return 200, [
+                a
+                for a in fake.cash_activities
+                if (not types or a["activity_type"] in types)
+                and (
+                    after is None
+                    or dt.datetime.fromisoformat(a["transaction_time"].replace("Z", "+00:00")) > after
+                )
+            ]
+        if method == "GET" and path == "/v2/corporate_actions/announcements":
+            since, until = q.get("since", "0000"), q.get("until", "9999")
+            types = set(q.get("ca_types", "").split(",")) - {""}
+            return 200, [
+                a
+                for a in fake.announcements
+                if since <= a["ex_date"] <= until
+                and (not types or a["ca_type"] in types)
+                and (not q.get("symbol") or a["initiating_symbol"] == q["symbol"])
+            ]
         if method == "GET" and path == "/v2/account/activities/FILL":
             acts = list(fake.activities)
             if q.get("after"):

@@ -68,6 +68,21 @@ class Harness:
     session: dt.date = D0
     prices: dict[str, float] = field(default_factory=lambda: dict(PRICES))
 
+    def split(self, symbol: str, ratio: int) -> None:
+        """Next session opens after a ``ratio``-for-1 split of ``symbol`` (paper: a split factor on the
+        bar; the fake: Alpaca's announcement, position and price changed)."""
+        self.prices[symbol] = self.prices[symbol] / ratio
+        self.session += dt.timedelta(days=1)
+        if isinstance(self.broker, PaperBroker):
+            bars = bars_frame(self.session, self.prices).with_columns(
+                pl.when(pl.col("symbol") == symbol).then(float(ratio)).otherwise(1.0).alias("split_factor")
+            )
+            self.broker.process_bars(bars)
+        else:
+            assert self.fake is not None
+            self.fake.next_day()
+            self.fake.split(symbol, ratio)
+
     def advance(self, prices: dict[str, float] | None = None, *, low: dict[str, float] | None = None) -> None:
         """Next session: working market orders fill at ``prices``; sell stops at or above ``low`` trigger."""
         self.prices.update(prices or {})

@@ -4,14 +4,18 @@ against a real Prefect API."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from stockflow.brokers.paper import PaperBroker
 from stockflow.cli import app
 from stockflow.config import Settings
 from stockflow.db import get_engine, upgrade
+from stockflow.db.engine import transaction
+from stockflow.db.models_trading import LedgerPosition
 from stockflow.domain.orders import OrderRequest, TradingState
 from stockflow.execution.submit import submit_order
 from stockflow.risk.breaker import check_daily_loss
@@ -72,6 +76,24 @@ def test_orders_positions_and_reconcile(settings: Settings) -> None:
     assert r.exit_code == 0 and "1 fills applied" in r.output
     r = runner.invoke(app, ["positions"])
     assert r.exit_code == 0 and "AAPL" in r.output and "(ledger      3)" in r.output
+    assert "stop NONE at broker" in r.output  # issue 10 defect 1: the broker's stop, not the ledger's
+    with transaction(engine) as s:  # the ledger intends a stop the broker does not hold
+        led = s.scalars(select(LedgerPosition).where(LedgerPosition.symbol == "AAPL")).one()
+        led.stop_price = Decimal("97.00")
+    r = runner.invoke(app, ["positions"])
+    assert "stop NONE at broker (target 97.00)" in r.output
+    stop = OrderRequest(
+        client_order_id="cli-stop",
+        symbol="AAPL",
+        side="sell",
+        qty=3,
+        type="stop",
+        stop_price=97,
+        intent="exit",
+    )
+    b.submit(stop)
+    r = runner.invoke(app, ["positions"])
+    assert "stop 97" in r.output and "NONE" not in r.output and "target" not in r.output
     r = runner.invoke(app, ["orders"])
     assert "filled" in r.output
 

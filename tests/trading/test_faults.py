@@ -12,10 +12,11 @@ from stockflow.brokers.alpaca import AlpacaBroker
 from stockflow.db.engine import transaction
 from stockflow.db.models_trading import OrderRow
 from stockflow.domain.orders import OrderRequest, OrderStatus
+from stockflow.execution import execute_orders
 from stockflow.execution.poll import await_orders
 from stockflow.execution.reconcile import reconcile
 from stockflow.execution.store import ledger_positions
-from stockflow.execution.submit import execute_orders, submit_order
+from stockflow.execution.submit import submit_order
 from tests.fakes.alpaca_trading import FakeAlpacaTrading
 
 
