@@ -17,6 +17,7 @@ from pydantic_settings import (
 from stockflow.config.sections import (
     BacktestSettings,
     BrokerSettings,
+    ComputeSettings,
     DataSettings,
     DriftSettings,
     FeatureSettings,
@@ -66,6 +67,7 @@ class Settings(BaseSettings):
     trading: TradingSettings = TradingSettings()
     backtest: BacktestSettings = BacktestSettings()
     server: ServerSettings = ServerSettings()
+    compute: ComputeSettings = ComputeSettings()
 
     @classmethod
     def settings_customise_sources(
