@@ -87,7 +87,7 @@ class DaskExecutor:
             # Submitted from inside a coarse task (e.g. evaluate-challengers), the unit would carry that
             # task's context to the worker, parameters included (an Engine does not pickle, nor should
             # it travel): the unit runs as a task run of the flow run instead.
-            token = TaskRunContext.__var__.set(None)
+            token = TaskRunContext.__var__.set(None)  # type: ignore[arg-type]
             try:
                 return self.runner.submit(fn, dict(parameters))  # type: ignore[no-any-return]
             finally:
