@@ -95,8 +95,20 @@ class DaskExecutor:
         return self.client.submit(fn, pure=False, **parameters)  # type: ignore[no-any-return]
 
     def scatter(self, value: Any) -> Any:
-        """One copy on one worker (fetched by the others when their units need it)."""
-        return self.client.scatter(value, hash=False)
+        """The value as a Dask task's result, computed once on one worker and fetched by the others.
+
+        Not ``client.scatter``: scattered data has no lineage, so a worker lost while holding it cancels
+        every unit that needs it. A task's result is recomputed from its spec on another worker.
+        """
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Ll]arge graph.*")
+            return self.client.submit(_identity, value, pure=False)
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 def local_cluster_kwargs(cs: ComputeSettings) -> dict[str, Any]:

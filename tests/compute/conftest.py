@@ -37,3 +37,19 @@ def dask_client(dask_cluster: Any) -> Iterator[Any]:
 def reversal_bars() -> pl.DataFrame:
     """The models tests' learnable panel (3 symbols, 900 sessions)."""
     return synthetic_bars(SYMBOLS, 900, reversal=0.3, seed=0)
+
+
+@pytest.fixture(scope="session")
+def in_process(
+    prefect_api: None, tmp_path_factory: pytest.TempPathFactory, reversal_bars: pl.DataFrame
+) -> Any:
+    """The reference: the retrain flow in process (summary, stored metrics, registry rows)."""
+    from tests.compute.test_flows import retrain_in
+
+    mp = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("inproc")
+    try:
+        mp.chdir(root)
+        return retrain_in(mp, root, reversal_bars, None)
+    finally:
+        mp.undo()

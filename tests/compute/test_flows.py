@@ -56,28 +56,37 @@ def retrain_in(
     return out, metrics, rows
 
 
-def _task_names(flow_run_id: str) -> list[str]:
+def task_runs(flow_run_id: str) -> list[tuple[str, str]]:
+    """(name, state name) of every task run of a flow run, sorted."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     with get_client(sync_client=True) as c:
         runs = c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-    return sorted(r.name for r in runs)
+    return sorted((r.name, r.state_name or "") for r in runs)
+
+
+def last_flow_run_id() -> str:
+    """Flow run id of the retrain run in the current settings' store."""
+    with transaction(make_engine(load_settings().db_url)) as s:
+        return str(s.scalars(select(RetrainRun)).one().flow_run_id)
+
+
+def _task_names(flow_run_id: str) -> list[str]:
+    return [n for n, _ in task_runs(flow_run_id)]
 
 
 def test_retrain_on_a_local_cluster_decides_like_in_process(
-    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reversal_bars: pl.DataFrame
+    in_process: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reversal_bars: pl.DataFrame
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    here = retrain_in(monkeypatch, tmp_path / "inproc", reversal_bars, None)
+    here = in_process
     dask = retrain_in(monkeypatch, tmp_path / "dask", reversal_bars, "local")
     assert dask[0]["promoted"] == here[0]["promoted"] and dask[0]["reason"] == here[0]["reason"]
     assert dask[1] == here[1]  # every pooled metric of every model, baseline and control
     assert dask[2] == here[2]  # registry rows: kinds, statuses, gate reasons
     assert len(dask[2]) == 2
-    with transaction(make_engine(load_settings().db_url)) as s:
-        flow_run_id = s.scalars(select(RetrainRun)).one().flow_run_id
-    names = _task_names(str(flow_run_id))
+    names = _task_names(last_flow_run_id())
     # One task per (kind, fold): lightgbm with the shuffled-label control, momentum on its own.
     units = [n for n in names if n.startswith("walk-forward")]
     assert units == [
