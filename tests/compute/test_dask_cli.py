@@ -45,26 +45,9 @@ def cli_cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[byt
         )
     ]
     for i in range(2):
-        procs.append(
-            subprocess.Popen(
-                [
-                    DASK,
-                    "worker",
-                    address,
-                    "--nthreads",
-                    "1",
-                    "--no-nanny",
-                    "--name",
-                    f"w{i}",
-                    "--local-directory",
-                    str(tmp_path / f"w{i}"),
-                    "--dashboard-address",
-                    ":0",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        )
+        cmd = [DASK, "worker", address, "--nthreads", "1", "--no-nanny", "--name", f"w{i}"]
+        cmd += ["--local-directory", str(tmp_path / f"w{i}"), "--dashboard-address", ":0"]
+        procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
     try:
         deadline = time.monotonic() + 120
         while True:
