@@ -25,7 +25,7 @@ def test_unset_means_in_process() -> None:
 def test_a_malformed_address_is_refused_by_name(bad: str) -> None:
     with pytest.raises(ConfigError, match=r"compute\.dask_address .* neither 'local' nor"):
         load_settings(compute={"dask_address": bad})
-    with pytest.raises(ConfigError, match="unknown key 'compute.dask_adress'"):
+    with pytest.raises(ConfigError, match=r"unknown key 'compute\.dask_adress'"):
         load_settings(compute={"dask_adress": "local"})
 
 
