@@ -64,6 +64,7 @@ def backtest_flow(
         costs: slippage and commissions for the "costs on" runs (default: the paper broker's settings).
     """
     from stockflow.backtest.service import fail_run, make_request, new_run_key, start_run
+    from stockflow.compute.executor import open_executor
     from stockflow.config import load_settings
     from stockflow.db import get_engine, upgrade
     from stockflow.logs import get_logger
@@ -84,7 +85,10 @@ def backtest_flow(
     try:
         bars, s, e = load_backtest_bars(settings, engine, request)
         syms = sorted(bars.get_column("symbol").unique().to_list())
-        comparison = compare_strategies(settings, engine, request, bars, start=s, end=e)
+        with open_executor(settings) as executor:  # compute.dask_address: one task per strategy on Dask
+            comparison = compare_strategies(
+                settings, engine, request, bars, start=s, end=e, executor=executor
+            )
         files = write_backtest_reports(
             settings, comparison, run_key=run_key, start=s, end=e, n_symbols=len(syms)
         )

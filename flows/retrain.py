@@ -14,6 +14,7 @@ from typing import Any, Literal
 from prefect import flow
 from prefect.runtime import flow_run
 
+from tasks.compute import fold_runner
 from tasks.ml import (
     evaluate_challengers,
     prepare_training_data,
@@ -33,6 +34,7 @@ def retrain_flow(
     kinds: list[Kind] | None = None,
 ) -> dict[str, Any]:
     """Retrain and maybe promote (see the module docstring); returns a summary with the decision's reason."""
+    from stockflow.compute.executor import open_executor
     from stockflow.config import load_settings
     from stockflow.db import get_engine, upgrade
     from stockflow.retrain import fail_run, resolve_kinds, start_run
@@ -44,8 +46,10 @@ def retrain_flow(
     params = {"symbols": symbols or [], "start": start, "end": end, "kinds": chosen}
     run_id = start_run(engine, params, str(flow_run.get_id() or "") or None)
     try:
-        data = prepare_training_data(settings, engine, symbols, start, end)
-        evaluation = evaluate_challengers(settings, engine, data, chosen)
+        # compute.dask_address: features in chunks and one task per (kind, fold) on Dask; unset: here.
+        with open_executor(settings) as executor:
+            data = prepare_training_data(settings, engine, symbols, start, end)
+            evaluation = evaluate_challengers(settings, engine, data, chosen, fold_runner(executor))
         report = train_register_promote(settings, engine, data, evaluation, run_id)
     except BaseException as err:
         fail_run(engine, run_id, err)

@@ -30,12 +30,13 @@ from sqlalchemy import Engine, select
 from models.base import jsonable
 from models.factory import MODEL_KINDS, effective_params, params_from_settings
 from stockflow import registry
+from stockflow.compute.features import build_features_report
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
 from stockflow.db.models_ml import ModelRecord, RetrainRun
 from stockflow.errors import ConfigError, DataError
 from stockflow.evaluation import Fold, comparison_table, folds, model_metrics
-from stockflow.features import FEATURE_COLUMNS, FEATURE_SET_VERSION, build_features_report
+from stockflow.features import FEATURE_COLUMNS, FEATURE_SET_VERSION
 from stockflow.logs import get_logger
 from stockflow.promotion import Decision, decide
 from stockflow.store.bars import load_bars
@@ -58,6 +59,21 @@ BASELINES = ("always_up", "yesterday", "momentum")
 #: Runs the per-fold function over the folds; the default is a plain loop. A Prefect ``.map`` or a
 #: Dask client can be passed instead: folds are independent and seeded, so results do not change.
 FoldRunner = Callable[[Callable[[Fold], pl.DataFrame], Sequence[Fold]], list[pl.DataFrame]]
+
+
+@dataclass(frozen=True)
+class FoldJob:
+    """The per-fold function of a walk-forward as data (frame, recipes, config, aliases), so a runner can
+    score it whole (``job(fold)``) or split it per model kind (``stockflow.compute.walkforward``)."""
+
+    frame: pl.DataFrame
+    recipes: dict[str, Recipe]
+    cfg: TrainConfig
+    aliases: dict[str, str]
+
+    def __call__(self, fold: Fold) -> pl.DataFrame:
+        """Every recipe, the control and the baselines on one fold."""
+        return fold_predictions(self.frame, fold, self.recipes, self.cfg, aliases=self.aliases)
 
 
 def serial_runner(fn: Callable[[Fold], pl.DataFrame], fs: Sequence[Fold]) -> list[pl.DataFrame]:
@@ -139,7 +155,9 @@ def prepare_data(
             f"{end or 'the end'}; run `stockflow ingest` first",
             rule="retrain_data",
         )
-    fres = build_features_report(bars, settings.features)
+    fres = build_features_report(
+        bars, settings.features, chunk_symbols=settings.compute.feature_chunk_symbols
+    )
     frame = fres.frame
     if frame.is_empty():
         raise DataError(f"no symbol could be featurized: {fres.skipped}", rule="retrain_data")
@@ -192,9 +210,7 @@ def evaluate_walk_forward(
             champion.version, champion.feature_set_version, cfg.feature_set_version,
         )  # fmt: skip
 
-    def one(fold: Fold) -> pl.DataFrame:
-        return fold_predictions(data.frame, fold, all_recipes, cfg, aliases=aliases)
-
+    one = FoldJob(data.frame, all_recipes, cfg, aliases)
     parts = [p for p in runner(one, data.folds) if not p.is_empty()]
     if not parts:
         raise DataError("no fold had training and test rows", rule="walk_forward")

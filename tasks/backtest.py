@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from stockflow.backtest.runner import Comparison
     from stockflow.backtest.service import BacktestRequest
     from stockflow.backtest.tearsheet import ReportFiles
+    from stockflow.compute.executor import Executor
     from stockflow.config import Settings
 
 #: Keys of the artifacts the flow publishes (stable: the UI shows their history).
@@ -49,10 +50,18 @@ def compare_strategies(
     *,
     start: dt.date,
     end: dt.date,
+    executor: Executor | None = None,
 ) -> Comparison:
-    """Signals of every strategy, then backtests with costs on and off (one task for all of them)."""
+    """Signals of every strategy, then backtests with costs on and off: here, in one task, or with a
+    distributed ``executor`` (stockflow.compute) one ``backtest-strategy`` task per strategy."""
     from stockflow.backtest.runner import run_comparison
 
+    compare_fn = None
+    if executor is not None and executor.distributed:
+        from stockflow.compute.backtest import parallel_compare
+        from tasks.compute import backtest_strategy
+
+        compare_fn = parallel_compare(executor, backtest_strategy)
     comp = run_comparison(
         bars,
         settings,
@@ -61,6 +70,7 @@ def compare_strategies(
         end=end,
         costs=request.costs,
         engine=engine,
+        compare_fn=compare_fn,
     )
     for name, by_costs in comp.results.items():
         m = by_costs["on"].metrics

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from stockflow.config import Settings
     from stockflow.drift import DriftResult
     from stockflow.predict import PredictReport
-    from stockflow.retrain import Evaluation, PreparedData, RetrainReport
+    from stockflow.retrain import Evaluation, FoldRunner, PreparedData, RetrainReport
 
 RETRAIN_METRICS_KEY = "retrain-metrics"
 RETRAIN_CARD_KEY = "retrain-model-card"
@@ -52,13 +52,18 @@ def prepare_training_data(
 
 @task(name="evaluate-challengers", cache_policy=NO_CACHE)
 def evaluate_challengers(
-    settings: Settings, engine: Engine, data: PreparedData, kinds: Sequence[str]
+    settings: Settings,
+    engine: Engine,
+    data: PreparedData,
+    kinds: Sequence[str],
+    runner: FoldRunner | None = None,
 ) -> Evaluation:
     """Walk-forward scores of challengers, the champion's recipe, baselines and the shuffled control
-    on the same folds (folds are independent and seeded), and the promotion decision."""
-    from stockflow.retrain import evaluate
+    on the same folds (folds are independent and seeded), and the promotion decision. ``runner`` scores
+    the folds (default: one after the other here; tasks.compute.fold_runner: one task per kind and fold)."""
+    from stockflow.retrain import evaluate, serial_runner
 
-    return evaluate(settings, engine, data, kinds)
+    return evaluate(settings, engine, data, kinds, runner or serial_runner)
 
 
 @task(name="train-register-promote", cache_policy=NO_CACHE)

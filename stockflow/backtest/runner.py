@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -212,11 +212,13 @@ def run_comparison(
     end: dt.date,
     costs: Costs | None = None,
     engine: Engine | None = None,
+    compare_fn: Callable[..., Comparison] | None = None,
 ) -> Comparison:
-    """Signals of ``strategies`` over ``bars`` (history before ``start`` included), then :func:`compare`."""
+    """Signals of ``strategies`` over ``bars`` (history before ``start`` included), then :func:`compare`
+    (or ``compare_fn``, e.g. one unit per strategy on a Dask cluster: stockflow.compute.backtest)."""
     names = resolve_strategies(strategies)
     if bars.is_empty():
         raise ConfigError("symbols: the universe is empty (no bars)")
     config = BacktestConfig.from_settings(settings, costs=costs if costs is not None else True)
     signals, params = build_signals(names, bars, settings, start=start, end=end, engine=engine)
-    return compare(bars, signals, config, start=start, end=end, params=params)
+    return (compare_fn or compare)(bars, signals, config, start=start, end=end, params=params)

@@ -291,3 +291,39 @@ class ServerSettings(Section):
     host: str = "127.0.0.1"
     prefect_port: int = Field(4200, ge=1, le=65535)
     reports_port: int = Field(8765, ge=1, le=65535)
+
+
+class ComputeSettings(Section):
+    """Where the parallel work runs (issue 14): in this process, on a local Dask cluster, or on an existing
+    one. Flow runs themselves go to other machines through Prefect work pools (docs/scale-out.md)."""
+
+    dask_address: str | None = Field(
+        None,
+        description="None (default): everything in this process, as before. 'local': a Dask LocalCluster "
+        "of worker processes sized to this machine. 'tcp://host:8786': an existing Dask scheduler "
+        "(`dask scheduler` / `dask worker`).",
+    )
+    local_workers: int | None = Field(
+        None, ge=1, le=256, description="Worker processes of the 'local' cluster (None: one per CPU core)."
+    )
+    local_memory_limit: str = Field(
+        "auto",
+        description="Memory limit per worker of the 'local' cluster ('auto' = machine memory / workers, or "
+        "e.g. '4GB'); above 60-70% of it a worker spills to disk, at 95% it is restarted.",
+    )
+    dashboard_address: str | None = Field(
+        ":8787", description="Dask dashboard of the 'local' cluster (None: no dashboard)."
+    )
+    feature_chunk_symbols: int = Field(
+        64, ge=1, le=100_000, description="Symbols per Dask future when features are built on a cluster."
+    )
+
+    @model_validator(mode="after")
+    def _check_address(self) -> ComputeSettings:
+        addr = self.dask_address
+        if addr is not None and addr != "local" and "://" not in addr:
+            raise ValueError(
+                f"compute.dask_address {addr!r} is neither 'local' nor a scheduler address like "
+                "'tcp://host:8786'"
+            )
+        return self

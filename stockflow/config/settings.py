@@ -20,6 +20,7 @@ from pydantic_settings import (
 from stockflow.config.sections import (
     BacktestSettings,
     BrokerSettings,
+    ComputeSettings,
     DataSettings,
     DriftSettings,
     FeatureSettings,
@@ -157,6 +158,7 @@ class Settings(BaseSettings):
     trading: TradingSettings = TradingSettings()
     backtest: BacktestSettings = BacktestSettings()
     server: ServerSettings = ServerSettings()
+    compute: ComputeSettings = ComputeSettings()
 
     @classmethod
     def settings_customise_sources(

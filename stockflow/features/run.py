@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from stockflow.features.build import FeatureResult, build_features_report
+from stockflow.features.build import FeatureResult
 from stockflow.features.spec import MIN_HISTORY
 from stockflow.features.store import save_features
 
@@ -76,7 +76,12 @@ def compute_and_store(
     t0 = time.perf_counter()
     universe = list(symbols) if symbols is not None else list(settings.data.symbols)
     bars = load_bars(engine, universe or None, history_start(start) if start else None, end)
-    result = build_features_report(bars, settings.features)
+    # On a Dask cluster when the flow set one up (compute.dask_address), else in this process.
+    from stockflow.compute.features import build_features_report as build_maybe_distributed
+
+    result = build_maybe_distributed(
+        bars, settings.features, chunk_symbols=settings.compute.feature_chunk_symbols
+    )
     if start is not None and not result.frame.is_empty():
         result = FeatureResult(
             result.frame.filter(pl.col("session") >= start),

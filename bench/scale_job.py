@@ -1,0 +1,185 @@
+"""One measurement of the scale benchmark, in its own process (so each peak memory is its own):
+``python -m bench.scale_job STAGE MODE N OUT.json`` with STAGE features | retrain | backtest and MODE
+inproc | dask (a LocalCluster of 2 single-threaded worker processes, the machine's cores).
+
+Universes larger than the shared file's 488 symbols are SYNTHETIC: symbols resampled with replacement,
+each copy's prices scaled by a random factor and perturbed by a small multiplicative noise per session
+(the same for O, H, L and C, so bars stay consistent). Made once per size under .bench/scale/.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sp500_cc0"
+SHARED = DATA / "sp500_2018_members_1962-2017_daily.csv.gz"
+CACHE = Path(".bench") / "scale"
+#: About 4.5 years of sessions: enough for the warm-up (260), a 500-session training window and 4 folds of
+#: 63 sessions; the same window at every size, so only the number of symbols grows.
+START, END = dt.date(2013, 6, 1), dt.date(2017, 12, 31)
+BACKTEST_START = dt.date(2015, 1, 1)
+MODELS = {
+    "kinds": ["lightgbm"],
+    "train_window_days": 500,
+    "test_window_days": 63,
+    "n_folds": 4,
+    "val_days": 100,
+    "lgbm_num_boost_round": 100,
+}
+
+
+def _rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def universe(n: int) -> pl.DataFrame:
+    """``n`` symbols of bars over START..END (synthetic copies beyond the file's symbols)."""
+    path = CACHE / f"bars_{n}.parquet"
+    if path.exists():
+        return pl.read_parquet(path)
+    base = (
+        pl.scan_csv(SHARED, try_parse_dates=True)
+        .rename({"date": "session"})
+        .filter((pl.col("session") >= START) & (pl.col("session") <= END))
+        .select(
+            pl.col("symbol").cast(pl.Utf8),
+            pl.col("session").cast(pl.Date),
+            *[pl.col(c).cast(pl.Float64) for c in ("open", "high", "low", "close", "volume")],
+        )
+        .collect()
+    )
+    syms = sorted(base.get_column("symbol").unique().to_list())
+    rng = np.random.default_rng(n)
+    if n <= len(syms):
+        out = base.filter(pl.col("symbol").is_in(syms[:n]))
+    else:
+        picks = rng.choice(len(syms), size=n, replace=True)
+        parts = []
+        for k, i in enumerate(picks):
+            one = base.filter(pl.col("symbol") == syms[i])
+            noise = np.exp(rng.normal(0, 0.002, one.height)) * rng.uniform(0.5, 2.0)
+            f = pl.Series(noise)
+            parts.append(
+                one.with_columns(
+                    pl.lit(f"S{k:05d}_{syms[i]}").alias("symbol"),
+                    *[(pl.col(c) * f).alias(c) for c in ("open", "high", "low", "close")],
+                )
+            )
+        out = pl.concat(parts)
+    out = out.sort("symbol", "session")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    out.write_parquet(path)
+    return out
+
+
+def _cluster() -> Any:
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", memory_limit="6GB"
+    )
+    return cluster, Client(cluster)
+
+
+def _warm() -> None:
+    import lightgbm  # noqa: F401
+    import talib  # noqa: F401
+
+    import stockflow.backtest.engine
+    import stockflow.compute.features
+    import stockflow.compute.walkforward  # noqa: F401
+
+
+def _worker_peaks(client: Any) -> list[float]:
+    def peak() -> float:
+        import resource as r
+
+        return round(r.getrusage(r.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+    return sorted(client.run(peak).values())
+
+
+def job(stage: str, mode: str, n: int) -> dict[str, Any]:
+    """Run one measurement; returns its figures."""
+    from stockflow.config import load_settings
+
+    settings = load_settings(models=MODELS)
+    bars = universe(n)
+    out: dict[str, Any] = {"stage": stage, "mode": mode, "symbols": n, "bar_rows": bars.height}
+    client = None
+    if mode == "dask":
+        t = time.perf_counter()
+        cluster, client = _cluster()
+        client.wait_for_workers(2)
+        client.run(_warm)  # a standing cluster has its imports done; a job should not time them
+        out["cluster_start_and_imports_s"] = round(time.perf_counter() - t, 2)
+    t0 = time.perf_counter()
+    if stage == "features":
+        from stockflow.compute.features import build_features_report
+
+        res = build_features_report(bars, settings.features, client=client, chunk_symbols=64)
+        out["feature_rows"] = res.frame.height
+    elif stage == "retrain":
+        from models.factory import effective_params, params_from_settings
+        from stockflow.compute.executor import DaskExecutor
+        from stockflow.compute.features import build_features_report
+        from stockflow.compute.walkforward import UnitRunner
+        from stockflow.evaluation import folds
+        from stockflow.retrain import PreparedData, evaluate_walk_forward, serial_runner, train_config
+        from stockflow.training import Recipe, usable_rows
+
+        ms = settings.models
+        frame = build_features_report(bars, settings.features, client=client, chunk_symbols=64).frame
+        out["features_s"] = round(time.perf_counter() - t0, 2)
+        sessions = usable_rows(frame).get_column("session").unique().to_list()
+        fs = folds(sessions, ms.train_window_days, ms.test_window_days, ms.purge_days, ms.n_folds)
+        data = PreparedData(frame, [], {}, fs)
+        recipes = {
+            "lightgbm": Recipe("lightgbm", effective_params("lightgbm", params_from_settings("lightgbm", ms)))
+        }
+        runner = UnitRunner(DaskExecutor(client=client)) if client is not None else serial_runner
+        t1 = time.perf_counter()
+        preds, metrics, _ = evaluate_walk_forward(data, recipes, train_config(settings), None, runner)
+        out["walk_forward_s"] = round(time.perf_counter() - t1, 2)
+        out["folds"] = len(fs)
+        out["prediction_rows"] = preds.height
+        out["auc_lightgbm"] = metrics["lightgbm"].get("roc_auc")
+    elif stage == "backtest":
+        from stockflow.backtest.config import BacktestConfig
+        from stockflow.backtest.runner import build_signals, compare
+        from stockflow.compute.backtest import parallel_compare
+        from stockflow.compute.executor import DaskExecutor
+
+        names = ["sma_crossover", "rsi_reversion", "macd_trend", "bollinger_zscore", "ensemble"]
+        signals, params = build_signals(names, bars, settings, start=BACKTEST_START, end=END)
+        out["signals_s"] = round(time.perf_counter() - t0, 2)
+        config = BacktestConfig.from_settings(settings, costs=True)
+        fn = parallel_compare(DaskExecutor(client=client)) if client is not None else compare
+        comp = fn(bars, signals, config, start=BACKTEST_START, end=END, params=params)
+        out["final_equity"] = {k: round(v["on"].metrics["final_equity"], 6) for k, v in comp.results.items()}
+    else:
+        raise SystemExit(f"unknown stage {stage}")
+    out["wall_s"] = round(time.perf_counter() - t0, 2)
+    out["peak_rss_mb_driver"] = _rss_mb()
+    if client is not None:
+        out["peak_rss_mb_workers"] = _worker_peaks(client)
+        client.close()
+        cluster.close()
+    out["peak_rss_mb_max_process"] = max([out["peak_rss_mb_driver"], *out.get("peak_rss_mb_workers", [])])
+    return out
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    stage, mode, n, dest = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+    dest.write_text(json.dumps(job(stage, mode, n), default=str))

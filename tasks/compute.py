@@ -1,0 +1,35 @@
+"""Prefect tasks of the scale-out units (stockflow.compute): each is one task run, on the flow's own
+process or on a Dask worker. Inputs are frames and small typed values, never database handles."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from stockflow.compute.backtest import run_strategy
+from stockflow.compute.walkforward import UnitRunner, run_unit
+
+if TYPE_CHECKING:
+    from stockflow.compute.executor import Executor
+
+#: One (model kind, fold) of the walk-forward: fit, predict the fold's test rows (a plain function).
+walk_forward_unit = task(
+    name="walk-forward-unit",
+    task_run_name="walk-forward {spec} fold {fold.index}",
+    cache_policy=NO_CACHE,
+)(run_unit)
+
+#: One strategy's backtests, costs on and off.
+backtest_strategy = task(name="backtest-strategy", task_run_name="backtest {name}", cache_policy=NO_CACHE)(
+    run_strategy
+)
+
+
+def fold_runner(executor: Executor) -> Any:
+    """The walk-forward runner of an executor: today's serial loop in process, one task per (kind, fold)
+    on a cluster."""
+    from stockflow.retrain import serial_runner
+
+    return UnitRunner(executor, walk_forward_unit) if executor.distributed else serial_runner
