@@ -32,7 +32,7 @@ def default_lags(n: int, label_horizon: int = 1) -> int:
     overlap of consecutive h-session labels), at most ``n - 1``."""
     if n < 2:
         return 0
-    auto = int(math.floor(4 * (n / 100.0) ** (2.0 / 9.0)))
+    auto = math.floor(4 * (n / 100.0) ** (2.0 / 9.0))
     return max(0, min(max(auto, label_horizon - 1), n - 1))
 
 

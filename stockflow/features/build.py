@@ -71,8 +71,9 @@ def check_version(settings: FeatureSettings) -> FeatureSet:
 def build_features(bars: pl.DataFrame, settings: FeatureSettings) -> pl.DataFrame:
     """Features and labels of ``bars`` (canonical bar frame, any number of symbols).
 
-    Rows keep their symbol and session. ``warmup`` is true where the row has fewer than
-    the feature set's warm-up (``min_history``) bars of history or any feature is undefined; such rows carry null features
+    Rows keep their symbol and session. ``warmup`` is true where the row has fewer than the feature
+    set's warm-up (``min_history``) bars of history or any feature is undefined; such rows carry null
+    features
     (never zeros) and must not be used for training or prediction. ``fwd_ret`` is
     close[t+h]/close[t]-1 with h = ``settings.label_horizon`` (null on the last h rows of a symbol),
     ``y_up`` is 1 where fwd_ret > 0, 0 where fwd_ret <= 0, null where fwd_ret is null.
