@@ -109,10 +109,22 @@ class ModelSettings(Section):
         "calibration and ensemble weights (after a purge gap).",
     )
     promotion_metric: Literal["log_loss", "brier", "auc", "accuracy", "ic"] = Field(
-        "auc",
-        description="Walk-forward metric that decides promotion: a challenger must beat every baseline on it "
-        "and the champion by promotion_margin (log_loss/brier: lower is better; auc = pooled ROC AUC; "
-        "ic = mean per-session cross-sectional IC).",
+        "ic",
+        description="Walk-forward metric on which a challenger must beat the champion by promotion_margin "
+        "(ic = mean per-session cross-sectional rank IC; log_loss/brier: lower is better; auc = pooled ROC "
+        "AUC, descriptive only on a panel).",
+    )
+    promotion_t_min: float = Field(
+        2.0,
+        gt=0,
+        description="Session-level (Newey-West) t a challenger's rank IC must reach over the momentum and "
+        "reversal baselines' to be promoted.",
+    )
+    cost_bps: float = Field(
+        10.0,
+        ge=0,
+        description="One-way trading cost (bps of value traded) charged to the top-k portfolios of the "
+        "walk-forward evaluation and the benchmark.",
     )
     ensemble_members: list[MemberKind] = Field(default_factory=_all_members)
     lgbm_num_boost_round: int = Field(300, ge=1)
@@ -131,6 +143,16 @@ class ModelSettings(Section):
     max_train_rows: int | None = Field(
         None, ge=100, description="Cap on training rows per fold (latest rows kept); None = all."
     )
+
+
+class PortfolioSettings(Section):
+    """Top-k portfolio construction (shared by the live trade, the backtest and the promotion gate)."""
+
+    top_k: int = Field(10, ge=1, description="Symbols held: the k best scores of the session.")
+    hold_buffer: int = Field(
+        5, ge=0, description="A holding is kept while its rank stays within top_k + hold_buffer."
+    )
+    max_changes: int = Field(3, ge=0, description="Most replacements (leavers by rank) per session.")
 
 
 class DriftSettings(Section):

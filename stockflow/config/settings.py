@@ -21,6 +21,7 @@ from stockflow.config.sections import (
     DriftSettings,
     FeatureSettings,
     ModelSettings,
+    PortfolioSettings,
     RiskSettings,
     ServerSettings,
     TradingSettings,
@@ -60,6 +61,7 @@ class Settings(BaseSettings):
     validation: ValidationSettings = ValidationSettings()
     features: FeatureSettings = FeatureSettings()
     models: ModelSettings = ModelSettings()
+    portfolio: PortfolioSettings = PortfolioSettings()
     drift: DriftSettings = DriftSettings()
     risk: RiskSettings = RiskSettings()
     broker: BrokerSettings = BrokerSettings()

@@ -73,6 +73,10 @@ def topk_returns(preds: pl.DataFrame, cfg: TopkConfig, *, score: str = "p") -> p
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
+def _mean(daily: pl.DataFrame, column: str) -> float:
+    return float(np.mean(daily.get_column(column).to_numpy()))
+
+
 def portfolio_summary(daily: pl.DataFrame) -> dict[str, Any]:
     """Headline figures of a :func:`topk_returns` frame (None where undefined)."""
     if daily.is_empty():
@@ -87,9 +91,9 @@ def portfolio_summary(daily: pl.DataFrame) -> dict[str, Any]:
         "ir": float(ex.mean() / sd * math.sqrt(SESSIONS_PER_YEAR)) if sd > 0 else None,
         "excess_t": hac_t(ex),
         "max_drawdown": dd,
-        "turnover": float(daily.get_column("turnover").mean()),  # type: ignore[arg-type]
-        "net_ann": float(daily.get_column("net").mean() * SESSIONS_PER_YEAR),  # type: ignore[operator]
-        "bench_ann": float(daily.get_column("bench").mean() * SESSIONS_PER_YEAR),  # type: ignore[operator]
+        "turnover": _mean(daily, "turnover"),
+        "net_ann": _mean(daily, "net") * SESSIONS_PER_YEAR,
+        "bench_ann": _mean(daily, "bench") * SESSIONS_PER_YEAR,
         "n_sessions": int(ex.size),
     }
 
@@ -99,6 +103,6 @@ def equal_weight_summary(daily: pl.DataFrame) -> dict[str, Any]:
     if daily.is_empty():
         return {"excess_ann": None, "ir": None, "max_drawdown": None, "turnover": None, "n_sessions": 0}
     return {"excess_ann": 0.0, "ir": None, "excess_t": None, "max_drawdown": 0.0, "turnover": 0.0,
-            "net_ann": float(daily.get_column("bench").mean() * SESSIONS_PER_YEAR),  # type: ignore[operator]
-            "bench_ann": float(daily.get_column("bench").mean() * SESSIONS_PER_YEAR),  # type: ignore[operator]
+            "net_ann": _mean(daily, "bench") * SESSIONS_PER_YEAR,
+            "bench_ann": _mean(daily, "bench") * SESSIONS_PER_YEAR,
             "n_sessions": daily.height}  # fmt: skip

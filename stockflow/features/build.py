@@ -19,7 +19,7 @@ import polars as pl
 from stockflow.config.sections import FeatureSettings
 from stockflow.domain.market import BAR_COLUMNS, BAR_SCHEMA
 from stockflow.errors import DataError
-from stockflow.features.indicators import forward_return
+from stockflow.features.indicators import forward_return, past_return
 from stockflow.features.sets import FeatureSet, feature_set
 from stockflow.features.spec import FEATURE_COLUMNS, FEATURE_SET_VERSION, LABEL_COLUMNS, RANK_PREFIX
 from stockflow.logs import get_logger
@@ -30,7 +30,8 @@ OUTPUT_COLUMNS: tuple[str, ...] = ("symbol", "session", *FEATURE_COLUMNS, "warmu
 
 def output_columns(version: str = FEATURE_SET_VERSION) -> tuple[str, ...]:
     """Columns of :func:`build_features`' frame for feature set ``version``, in order."""
-    return ("symbol", "session", *feature_set(version).columns, "warmup", *LABEL_COLUMNS)
+    fs = feature_set(version)
+    return ("symbol", "session", *fs.columns, *fs.signals, "warmup", *LABEL_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ class FeatureResult:
 def empty_features(version: str = FEATURE_SET_VERSION) -> pl.DataFrame:
     """An empty frame with the output schema of :func:`build_features`."""
     schema: dict[str, pl.DataType] = {"symbol": pl.Utf8(), "session": pl.Date()}
-    schema.update({c: pl.Float64() for c in feature_set(version).columns})
+    fs = feature_set(version)
+    schema.update({c: pl.Float64() for c in (*fs.columns, *fs.signals)})
     schema["warmup"] = pl.Boolean()
     schema.update({c: pl.Int8() if c.startswith("y_") else pl.Float64() for c in LABEL_COLUMNS})
     return pl.DataFrame(schema=schema)
@@ -173,6 +175,7 @@ def _build(bars: pl.DataFrame, settings: FeatureSettings, *, ranks: bool) -> Fea
     # polars column without another copy.
     n_out = sum(b - a for _, a, b in kept)
     feats = np.empty((len(base), n_out))
+    signals = np.empty((len(fs.signals), n_out))
     fwd = np.empty(n_out)
     fwd1 = np.empty(n_out)
     ok = np.empty(n_out, dtype=bool)
@@ -201,6 +204,9 @@ def _build(bars: pl.DataFrame, settings: FeatureSettings, *, ranks: bool) -> Fea
                 block[:, bad + (min_history - 1)] = np.nan
         forward_return(c[a:b], horizon, out=fwd[pos:end])
         forward_return(c[a:b], 1, out=fwd1[pos:end])
+        for j, name in enumerate(fs.signals):
+            sig = past_return(c[a:b], int(name.removeprefix("ret_")), out=signals[j, pos:end])
+            sig[~row_ok] = np.nan  # like the features: null on warm-up and unusable rows
         pos = end
 
     if skipped:
@@ -217,6 +223,7 @@ def _build(bars: pl.DataFrame, settings: FeatureSettings, *, ranks: bool) -> Fea
         keys = pl.concat([keys.slice(a, b - a) for _, a, b in kept], rechunk=True)
     frame = keys.with_columns(
         *(pl.Series(name, feats[j], nan_to_null=True) for j, name in enumerate(base)),
+        *(pl.Series(name, signals[j], nan_to_null=True) for j, name in enumerate(fs.signals)),
         pl.Series("warmup", ~ok),
         pl.Series("fwd_ret", fwd, nan_to_null=True),
         pl.Series("fwd_ret_1", fwd1, nan_to_null=True),

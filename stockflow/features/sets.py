@@ -21,6 +21,10 @@ from stockflow.features.indicators import symbol_features
 
 Compute = Callable[..., np.ndarray]
 
+#: Past returns close[t]/close[t-k]-1 every feature frame carries (baselines: yesterday, reversal,
+#: momentum), as features (ta-v1) or as extra columns beside them.
+SIGNAL_COLUMNS: Final[tuple[str, ...]] = ("ret_1", "ret_5", "ret_20")
+
 
 @dataclass(frozen=True)
 class FeatureSet:
@@ -32,6 +36,12 @@ class FeatureSet:
     ranked: tuple[str, ...]
     min_history: int
     compute: Compute
+
+    @property
+    def signals(self) -> tuple[str, ...]:
+        """Past-return columns the rule baselines read (``ret_1``, ``ret_5``, ``ret_20``) that the set does
+        not compute as features: :func:`~stockflow.features.build_features` adds them beside it."""
+        return tuple(c for c in SIGNAL_COLUMNS if c not in self.base)
 
     @property
     def columns(self) -> tuple[str, ...]:

@@ -56,14 +56,15 @@ def test_retrain_promotes_a_better_model_then_keeps_it_within_the_margin(
     assert statuses[first.candidate] == "champion" and list(statuses.values()).count("champion") == 1
 
 
-def test_a_model_worse_than_the_baselines_is_not_promoted(
-    ml_settings: Settings, sqlite_engine: Engine, continuation_bars: pl.DataFrame
+def test_a_model_without_skill_is_not_promoted_and_the_reason_names_the_gate(
+    ml_settings: Settings, sqlite_engine: Engine, random_walk_bars: pl.DataFrame
 ) -> None:
-    # One-day continuation: the 'yesterday' rule is the better predictor here.
-    store(sqlite_engine, continuation_bars)
+    # Pure random walks: the control is at chance, and so is the model: the IC gate refuses it.
+    store(sqlite_engine, random_walk_bars)
     rep = run_retrain(ml_settings, sqlite_engine, kinds=["lightgbm"])
     assert not rep.promoted and registry.champion(sqlite_engine) is None
-    assert "no challenger beat the baselines" in rep.reason and "yesterday" in rep.reason
+    assert rep.reason.startswith("nothing promoted: best challenger lightgbm failed: ")
+    assert "with session-level significance" in rep.reason and "beats every baseline" not in rep.reason
     best = registry.best_challenger(sqlite_engine)
     assert best is not None and best.version == rep.challengers["lightgbm"] and best.gate_passed is False
     with pytest.raises(ModelError, match="did not pass the promotion gate"):
