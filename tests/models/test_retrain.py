@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
+from models.cards import gate_summary
 from stockflow import registry
 from stockflow.config import Settings
 from stockflow.db import transaction
@@ -38,6 +39,11 @@ def test_retrain_promotes_a_better_model_then_keeps_it_within_the_margin(
     champ = registry.champion(sqlite_engine)
     assert champ is not None and champ.version == first.candidate and champ.gate_passed
     assert champ.reason == first.reason and champ.promoted_at is not None
+    # Each gate's figures are stored with the model and shown by `stockflow models list`.
+    gate = champ.metrics["gate"]
+    assert gate["figures"]["ic_vs_momentum"]["diff_t"] >= 2 and gate["figures"]["portfolio"]["ir"] > 0
+    shown = gate_summary(gate)
+    assert "control rank-IC t" in shown and "vs reversal" in shown and "top-k net excess" in shown
     art = Path(champ.artifact_path)
     assert (
         (art / "card.json").is_file()
