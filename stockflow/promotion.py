@@ -137,6 +137,12 @@ def portfolio_gate(
     if not pf or pf.get("excess_ann") is None or pf.get("ir") is None:
         return ["no net-of-cost top-k portfolio figures (too few sessions or symbols)"], figs
     ex, ir = pf["excess_ann"], pf["ir"]
+    k, n = pf.get("top_k"), pf.get("mean_symbols")
+    if k is not None and n is not None and n <= k + 0.5:
+        return [
+            f"the universe ({n:.0f} symbols a session) is not larger than portfolio.top_k ({k}): the top-k "
+            "book is the whole universe and cannot beat it; add symbols or lower portfolio.top_k"
+        ], figs
     fails = []
     if ex <= 0 or ir <= 0:
         fails.append(

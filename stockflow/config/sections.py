@@ -71,8 +71,18 @@ class ValidationSettings(Section):
 class FeatureSettings(Section):
     """Feature engineering and labels."""
 
-    feature_set_version: str = "ta-v1"
-    label_horizon: int = Field(1, ge=1, le=20, description="Bars ahead for the label (t+1..t+h).")
+    feature_set_version: str = Field(
+        "ta-v1",
+        description="Feature set: 'ta-v1' (TA-Lib, 31 columns) or 'a158-v1' (Alpha158-style, 94 columns); "
+        "chosen from the walk-forward benchmark (bench/bench_models.py).",
+    )
+    label_horizon: int = Field(
+        5,
+        ge=1,
+        le=20,
+        description="Sessions ahead for the label (t+1..t+h): the model ranks stocks by their excess return "
+        "over the universe over this horizon. 5 from the walk-forward benchmark (docs: Honest evaluation).",
+    )
     min_history: int = Field(260, ge=30, description="Bars of history loaded for live features.")
 
 

@@ -47,7 +47,7 @@ def panel_figures(
                 figs[f"vs_{b}"] = paired_ic_t(dailies[name], dailies[b], label_horizon=label_horizon)
         if "fwd_ret_1" in g.columns:
             daily = topk_returns(g, topk)
-            figs["portfolio"] = portfolio_summary(daily)
+            figs["portfolio"] = portfolio_summary(daily, topk)
             if bench_daily is None and daily.height:
                 bench_daily = daily
         out[name] = figs

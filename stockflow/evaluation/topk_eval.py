@@ -77,8 +77,11 @@ def _mean(daily: pl.DataFrame, column: str) -> float:
     return float(np.mean(daily.get_column(column).to_numpy()))
 
 
-def portfolio_summary(daily: pl.DataFrame) -> dict[str, Any]:
-    """Headline figures of a :func:`topk_returns` frame (None where undefined)."""
+def portfolio_summary(daily: pl.DataFrame, cfg: TopkConfig | None = None) -> dict[str, Any]:
+    """Headline figures of a :func:`topk_returns` frame (None where undefined), with ``top_k`` of
+    ``cfg`` when given."""
+    if cfg is not None:
+        return {**portfolio_summary(daily), "top_k": cfg.top_k}
     if daily.is_empty():
         return {"excess_ann": None, "ir": None, "excess_t": None, "max_drawdown": None, "turnover": None,
                 "n_sessions": 0}  # fmt: skip
@@ -95,6 +98,7 @@ def portfolio_summary(daily: pl.DataFrame) -> dict[str, Any]:
         "net_ann": _mean(daily, "net") * SESSIONS_PER_YEAR,
         "bench_ann": _mean(daily, "bench") * SESSIONS_PER_YEAR,
         "n_sessions": int(ex.size),
+        "mean_symbols": _mean(daily, "n"),
     }
 
 

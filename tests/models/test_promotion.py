@@ -120,3 +120,13 @@ def test_control_needs_enough_sessions_and_a_small_session_level_t() -> None:
     ok, why = control_at_chance(_control(n=5))
     assert not ok and "too few to judge" in why
     assert not control_at_chance(None)[0]
+
+
+def test_a_universe_no_larger_than_top_k_is_refused_with_that_reason() -> None:
+    small = _m()
+    small["portfolio"] = {**_pf(-0.0002, -0.7), "top_k": 10, "mean_symbols": 4.0}
+    d = _decide(_metrics(lightgbm=small))
+    assert not d.promote and "the universe (4 symbols a session) is not larger than portfolio.top_k (10)" in (
+        d.reason
+    )
+    assert "momentum top-k" not in d.reason
