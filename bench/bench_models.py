@@ -1,24 +1,24 @@
-"""Models at scale on the shared S&P 500 file (488 symbols): speed, memory and honest quality.
+"""Models on the shared S&P 500 file (488 symbols): a Qlib-format benchmark table, out of sample.
 
-Figures:
-- LightGBM walk-forward training time (per fold and total) on the full universe;
-- LSTM seconds per epoch (steady state, tracing excluded) on a subset of symbols, and the share of a
-  fit spent before the first epoch (graph tracing);
-- peak memory (max RSS of this process);
-- quality, walk-forward with rolling windows, out of sample 2005-2017 (one test year per fold): pooled
-  AUC/accuracy and the per-session cross-sectional IC with its t-statistic of LightGBM, the momentum
-  model and their ensemble (weights learned on each fold's validation tail) beside the baselines
-  (always-up, yesterday, momentum) and the shuffled-label control (LightGBM on permuted labels).
+READ FIRST: the file holds the 2018 members of the S&P 500 only. Stocks that left the index (failed,
+acquired, shrunk) before 2018 are missing, so every return here is inflated by survivorship bias, and
+so is the equal-weight universe. Every figure is out-of-sample: rolling walk-forward folds with a purge
+gap, models refit per fold on the preceding ``train_days`` sessions only.
 
-By default the LSTM is timed (seconds per epoch on a subset) but not walk-forwarded on 488 symbols:
-a fold holds ~250k training windows (~0.6 GB of float32 windows, several seconds per epoch, up to 15
-epochs) and 13 folds add a quarter of an hour; BENCH_MODELS_LSTM_WF=1 adds it as a member of the
-ensemble and as a model of its own. Rows with high < low or a close-to-close move beyond +-75% (the
-ingest's hard bound) are dropped first, as the ingest would quarantine them; their count is reported.
+Per feature set (ta-v1, a158-v1) and seed, on the same folds (:func:`stockflow.training.fold_predictions`,
+the retrain's own per-fold unit): LightGBM, LSTM, their ensemble with the momentum model, the momentum
+model, the shuffled-label control, the momentum and reversal rules, and the equal-weight universe. Per
+row: IC (Pearson) and ICIR, Rank IC and Rank ICIR (per-session series, mean / std), the annualized
+excess return over the equal-weight universe of the net-of-cost top-k portfolio (select_topk with the
+live trade's top_k / hold_buffer / max_changes, ``models.cost_bps`` per unit traded), its information
+ratio, max drawdown (of the summed excess) and mean daily turnover; mean +- std over the seeds.
 
-Knobs (environment): BENCH_MODELS_SYMBOLS (all), BENCH_MODELS_FOLDS (13), BENCH_MODELS_TRAIN_DAYS (756),
-BENCH_MODELS_MAX_TRAIN_ROWS (250000), BENCH_MODELS_LSTM_SYMBOLS (60), BENCH_MODELS_LSTM_DAYS (504),
-BENCH_MODELS_LSTM_WF (0).
+Bounded by default (a recent window; minutes, not hours). Knobs (environment): BENCH_MODELS_START
+(2009-01-01: bars loaded from), BENCH_MODELS_FOLDS (2), BENCH_MODELS_TEST_DAYS (252),
+BENCH_MODELS_TRAIN_DAYS (756), BENCH_MODELS_SEEDS (3), BENCH_MODELS_SETS (ta-v1,a158-v1),
+BENCH_MODELS_KINDS (lightgbm,lstm,ensemble,momentum), BENCH_MODELS_HORIZONS (the settings' default;
+several, e.g. 1,5,10, print one table each: the evidence for features.label_horizon),
+BENCH_MODELS_MAX_TRAIN_ROWS (120000), BENCH_MODELS_LSTM_EPOCHS (3), BENCH_MODELS_SYMBOLS (all).
 """
 
 from __future__ import annotations
@@ -31,9 +31,33 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+#: Table rows: (label, model name in the predictions).
+ROWS: tuple[tuple[str, str], ...] = (
+    ("LightGBM", "lightgbm"),
+    ("LSTM", "lstm"),
+    ("Ensemble", "ensemble"),
+    ("Momentum model", "momentum_model"),
+    ("Momentum rule (ret_20)", "momentum"),
+    ("Reversal rule (-ret_5)", "reversal"),
+    ("Shuffled control", "shuffled_control(lightgbm)"),
+    ("Equal weight", "equal_weight"),
+)
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("IC", "pearson_ic_mean", ".4f"),
+    ("ICIR", "pearson_ic_ir", ".3f"),
+    ("Rank IC", "ic_mean", ".4f"),
+    ("Rank ICIR", "ic_ir", ".3f"),
+    ("Ann. excess (net)", "excess_ann", ".2%"),
+    ("IR", "ir", ".2f"),
+    ("Max DD", "max_drawdown", ".2%"),
+    ("Turnover", "turnover", ".3f"),
+)
 
-def _env(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
+PORTFOLIO_KEYS = ("excess_ann", "ir", "max_drawdown", "turnover")
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
 
 
 def _rss_mb() -> float:
@@ -48,165 +72,137 @@ def _clean(bars: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     return out, bars.height - out.height
 
 
-def _lstm_epoch_seconds(frame: pl.DataFrame, n_symbols: int, n_days: int) -> dict[str, Any]:
-    """Seconds per epoch of the default-size LSTM, timed per epoch by a callback (median of epochs 2-3:
-    the first epoch carries the graph tracing, reported separately)."""
-    import keras
+def _recipes(settings: Any, kinds: list[str], cols: tuple[str, ...]) -> dict[str, Any]:
+    from models.factory import effective_params, params_from_settings
+    from stockflow.retrain import entry_name
+    from stockflow.training import Recipe
 
-    from models.lstm_model import LSTMModel
-    from stockflow.features import FEATURE_COLUMNS, FEATURE_SET_VERSION
-
-    syms = frame.get_column("symbol").unique().sort().to_list()[:n_symbols]
-    rows = frame.filter(pl.col("symbol").is_in(syms) & ~pl.col("warmup") & pl.col("y_up").is_not_null())
-    rows = rows.group_by("symbol", maintain_order=True).tail(n_days).sort(["symbol", "session"])
-    X = rows.select(FEATURE_COLUMNS).to_numpy()
-    y = rows.get_column("y_up").cast(pl.Float32).to_numpy()
-    m = LSTMModel(FEATURE_COLUMNS, feature_set_version=FEATURE_SET_VERSION)
-    m.mean, m.std = X.mean(axis=0), np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
-    windows = m._inputs(X, rows.get_column("symbol").to_numpy())
-    keras.utils.set_random_seed(0)
-    net = m._build()
-    stamps: list[float] = []
-
-    class Timer(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
-        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-            stamps.append(time.perf_counter())
-
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            stamps.append(time.perf_counter())
-
-    net.fit(windows, y, epochs=3, batch_size=int(m.params["batch_size"]), callbacks=[Timer()], verbose=0)
-    epochs = [stamps[i + 1] - stamps[i] for i in range(0, len(stamps), 2)]
-    steady = float(np.median(epochs[1:]))
     return {
-        "lstm_rows": int(X.shape[0]),
-        "lstm_symbols": len(syms),
-        "lstm_window_units": f"{m.params['window']}x{m.params['units']}",
-        "lstm_s_per_epoch": round(steady, 2),
-        "lstm_windows_per_s": round(X.shape[0] / steady) if steady > 0 else None,
-        "lstm_first_epoch_s": round(epochs[0], 2),
+        entry_name(k): Recipe(k, effective_params(k, params_from_settings(k, settings.models, cols)))
+        for k in kinds
     }
 
 
-def run() -> dict[str, Any]:
-    """Run the benchmark; returns the figures (see the module docstring)."""
-    from bench.bench_features import load_shared
-    from models.ensemble import EnsembleModel
-    from models.factory import params_from_settings
-    from stockflow.config import load_settings
-    from stockflow.evaluation import comparison_table, default_baselines, folds, model_metrics, split
-    from stockflow.features import build_features
-    from stockflow.retrain import train_config
-    from stockflow.training import Recipe, fit_recipes, predict_rows, usable_rows
+def one_seed(frame: pl.DataFrame, folds: list[Any], settings: Any, kinds: list[str]) -> dict[str, dict]:
+    """Figures per model of one seed: session-level IC summary plus the top-k portfolio."""
+    from stockflow.evaluation import model_metrics
+    from stockflow.evaluation.figures import panel_figures
+    from stockflow.retrain import topk_config, train_config
+    from stockflow.training import fold_predictions
 
-    out: dict[str, Any] = {}
+    cfg = train_config(settings)
+    recipes = _recipes(settings, kinds, cfg.feature_columns)
+    parts = []
+    for fold in folds:
+        t = time.perf_counter()
+        parts.append(fold_predictions(frame, fold, recipes, cfg))
+        print(f"      fold {fold.index} {fold.test_start}..{fold.test_end}: {time.perf_counter() - t:.0f}s",
+              flush=True)  # fmt: skip
+    preds = pl.concat([p for p in parts if not p.is_empty()])
+    metrics = model_metrics(preds, label_horizon=cfg.label_horizon)
+    for name, figs in panel_figures(preds, topk_config(settings), label_horizon=cfg.label_horizon).items():
+        metrics.setdefault(name, {}).update(figs)
+    out: dict[str, dict] = {}
+    for name, m in metrics.items():
+        pf = m.get("portfolio") or {}
+        out[name] = {k: (pf.get(k) if k in PORTFOLIO_KEYS else m.get(k)) for _, k, _ in COLUMNS}
+        out[name]["bench_ann"] = pf.get("bench_ann")
+    return out
+
+
+def _cell(values: list[float | None], spec: str) -> str:
+    v = [x for x in values if x is not None and np.isfinite(x)]
+    if not v:
+        return "n/a"
+    mean, sd = float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+    return f"{format(mean, spec)}±{format(sd, spec)}"
+
+
+def format_table(per_seed: list[dict[str, dict]], title: str) -> tuple[str, dict[str, dict[str, str]]]:
+    """A Qlib-style markdown table (mean±std over seeds) and the same cells as data."""
+    head = "| Model | " + " | ".join(c for c, _, _ in COLUMNS) + " |"
+    lines = [f"### {title}", "", head, "|" + "---|" * (len(COLUMNS) + 1)]
+    cells: dict[str, dict[str, str]] = {}
+    for label, name in ROWS:
+        if not any(name in s for s in per_seed):
+            continue
+        row = {c: _cell([s.get(name, {}).get(k) for s in per_seed], spec) for c, k, spec in COLUMNS}
+        cells[label] = row
+        lines.append(f"| {label} | " + " | ".join(row.values()) + " |")
+    return "\n".join(lines), cells
+
+
+def run() -> dict[str, Any]:
+    """Run the benchmark; returns the figures and prints the tables (see the module docstring)."""
+    from bench.bench_features import load_shared
+    from stockflow.config import load_settings
+    from stockflow.evaluation import folds
+    from stockflow.features import build_features
+    from stockflow.training import usable_rows
+
     t0 = time.perf_counter()
-    bars = load_shared().filter(pl.col("session") >= pl.date(1999, 1, 1))
-    n_sym = _env("BENCH_MODELS_SYMBOLS", 0)
+    out: dict[str, Any] = {
+        "caveat": "2018 S&P 500 members only (survivorship bias inflates every return, the equal-weight "
+        "universe's too); all figures out-of-sample, rolling walk-forward with a purge gap",
+    }
+    start = _env("BENCH_MODELS_START", "2009-01-01")
+    bars = load_shared().filter(pl.col("session") >= pl.lit(start).str.to_date())
+    n_sym = int(_env("BENCH_MODELS_SYMBOLS", "0"))
     if n_sym:
         keep = bars.get_column("symbol").unique().sort().to_list()[:n_sym]
         bars = bars.filter(pl.col("symbol").is_in(keep))
     bars, dropped = _clean(bars)
-    out["bars_rows"] = bars.height
-    out["bars_dropped_as_defects"] = dropped
-    t = time.perf_counter()
-    settings = load_settings(
-        models={"max_train_rows": _env("BENCH_MODELS_MAX_TRAIN_ROWS", 250_000), "val_days": 126}
-    )
-    frame = build_features(bars, settings.features)
-    out["features_s"] = round(time.perf_counter() - t, 1)
-    out["symbols"] = frame.get_column("symbol").n_unique()
-    out["feature_rows"] = frame.height
-    del bars
-
-    cfg = train_config(settings)
-    sessions = usable_rows(frame).get_column("session").unique().to_list()
-    train_days, n_folds = _env("BENCH_MODELS_TRAIN_DAYS", 756), _env("BENCH_MODELS_FOLDS", 13)
-    fs = folds(sessions, train_days, 252, cfg.purge_days, n_folds, expanding=False)
-    out["folds"] = len(fs)
-    out["oos_window"] = f"{fs[0].test_start} .. {fs[-1].test_end}"
-    lgbm = Recipe("lightgbm", params_from_settings("lightgbm", settings.models))
-    mom = Recipe("momentum", params_from_settings("momentum", settings.models))
-    lstm = (
-        Recipe("lstm", params_from_settings("lstm", settings.models))
-        if _env("BENCH_MODELS_LSTM_WF", 0)
-        else None
-    )
-    lstm_s: list[float] = []
-    parts: list[pl.DataFrame] = []
-    lgbm_s: list[float] = []
-    control_s: list[float] = []
-    train_rows: list[int] = []
-    for fold in fs:
-        train, test = split(frame, fold, cfg.label_horizon)
-        train, test = train.sort(["symbol", "session"]), test.sort(["symbol", "session"])
-        keys = test.select("symbol", "session", "y_up", "fwd_ret").with_columns(
-            pl.lit(fold.index).alias("fold")
-        )
-
-        def add(name: str, kind: str, p: np.ndarray, keys: pl.DataFrame = keys) -> None:
-            parts.append(
-                keys.with_columns(pl.lit(name).alias("model"), pl.lit(kind).alias("kind"), pl.Series("p", p))
-            )
-
-        t = time.perf_counter()
-        fitted = fit_recipes(train, {"lightgbm": lgbm}, cfg)
-        lgbm_s.append(time.perf_counter() - t)
-        train_rows.append(fitted.fit_rows.height)
-        fitted_m = fit_recipes(train, {"momentum_model": mom}, cfg)
-        members = [fitted.models["lightgbm"], fitted_m.models["momentum_model"]]
-        if lstm is not None:
+    out["bars_rows"], out["bars_dropped_as_defects"] = bars.height, dropped
+    seeds = list(range(int(_env("BENCH_MODELS_SEEDS", "3"))))
+    sets = _env("BENCH_MODELS_SETS", "ta-v1,a158-v1").split(",")
+    kinds = _env("BENCH_MODELS_KINDS", "lightgbm,lstm,ensemble,momentum").split(",")
+    n_folds, test_days = int(_env("BENCH_MODELS_FOLDS", "2")), int(_env("BENCH_MODELS_TEST_DAYS", "252"))
+    train_days = int(_env("BENCH_MODELS_TRAIN_DAYS", "756"))
+    default_h = load_settings().features.label_horizon
+    horizons = [int(h) for h in _env("BENCH_MODELS_HORIZONS", str(default_h)).split(",")]
+    models = {
+        "max_train_rows": int(_env("BENCH_MODELS_MAX_TRAIN_ROWS", "120000")),
+        "val_days": 126,
+        "lstm_epochs": int(_env("BENCH_MODELS_LSTM_EPOCHS", "3")),
+        "lstm_window": 10,
+        "ensemble_members": [k for k in ("lightgbm", "momentum", "lstm") if k in kinds or k == "momentum"],
+    }
+    tables = []
+    for h in horizons:
+        for fset in sets:
             t = time.perf_counter()
-            members.append(fit_recipes(train, {"lstm": lstm}, cfg).models["lstm"])
-            lstm_s.append(time.perf_counter() - t)
-        val = fitted.val_rows
-        assert val is not None
-        Xv = val.select(cfg.feature_columns).to_numpy()
-        ens = EnsembleModel.from_members(
-            members,
-            X_val=Xv,
-            y_val=val.get_column("y_up").cast(pl.Int64).to_numpy(),
-            groups_val=val.get_column("symbol").to_numpy(),
-        )
-        named = [("momentum_model" if m.kind == "momentum" else m.kind, m) for m in members]
-        for name, model in [*named, ("ensemble", ens)]:
-            add(name, "model", predict_rows(model, frame, test, cfg.feature_columns))
-        t = time.perf_counter()
-        ctl = fit_recipes(train, {"control": lgbm}, cfg, shuffle_seed=cfg.seed + 1000 + fold.index)
-        control_s.append(time.perf_counter() - t)
-        add(
-            "shuffled_control(lightgbm)",
-            "control",
-            predict_rows(ctl.models["control"], frame, test, cfg.feature_columns),
-        )
-        for name, fn in default_baselines(cfg.momentum_column).items():
-            add(name, "baseline", fn(train, test))
-        print(
-            f"   fold {fold.index}: test {fold.test_start}..{fold.test_end}, "
-            f"train rows {train_rows[-1]:,}, lightgbm {lgbm_s[-1]:.1f}s"
-            + (f", lstm {lstm_s[-1]:.1f}s" if lstm_s else ""),
-            flush=True,
-        )
-
-    preds = pl.concat(parts).with_columns(pl.col("fold").cast(pl.Int32))
-    metrics = model_metrics(preds, label_horizon=cfg.label_horizon)
-    out["lightgbm_train_s_total"] = round(sum(lgbm_s), 1)
-    out["lightgbm_train_s_per_fold"] = round(float(np.mean(lgbm_s)), 1)
-    out["lightgbm_train_rows_per_fold"] = int(np.mean(train_rows))
-    out["control_train_s_total"] = round(sum(control_s), 1)
-    if lstm_s:
-        out["lstm_walk_forward_train_s_total"] = round(sum(lstm_s), 1)
-    for name, m in metrics.items():
-        for k in ("roc_auc", "accuracy", "ic_mean", "ic_t", "ic_n_sessions"):
-            v = m.get(k)
-            out[f"{name}.{k}"] = round(v, 4) if isinstance(v, float) else v
-    out["ensemble_weights_last_fold"] = {k: round(v, 3) for k, v in ens.meta.get("weights", {}).items()}
-    out["comparison_table"] = (
-        comparison_table(metrics).select("model", "roc_auc", "ic_mean", "ic_t").to_dicts()
-    )
-    out.update(
-        _lstm_epoch_seconds(frame, _env("BENCH_MODELS_LSTM_SYMBOLS", 60), _env("BENCH_MODELS_LSTM_DAYS", 504))
-    )
+            base = load_settings(features={"feature_set_version": fset, "label_horizon": h}, models=models)
+            frame = build_features(bars, base.features)
+            feat_s = time.perf_counter() - t
+            sessions = usable_rows(frame).get_column("session").unique().to_list()
+            fs = folds(sessions, train_days, test_days, max(base.models.purge_days, h), n_folds,
+                       expanding=False, label_horizon=h)  # fmt: skip
+            key = f"h{h}.{fset}"
+            out[f"{key}.features_s"] = round(feat_s, 1)
+            out[f"{key}.oos"] = f"{fs[0].test_start}..{fs[-1].test_end} ({len(fs)} folds)"
+            out[f"{key}.symbols"] = frame.get_column("symbol").n_unique()
+            print(
+                f"   {key}: features {feat_s:.0f}s, {frame.height:,} rows, OOS {out[f'{key}.oos']}",
+                flush=True,
+            )
+            per_seed = []
+            for seed in seeds:
+                t = time.perf_counter()
+                models_s = {**models, "seed": 42 + seed}
+                settings = base.model_copy(update={"models": base.models.model_copy(update=models_s)})
+                per_seed.append(one_seed(frame, fs, settings, kinds))
+                print(f"    seed {seed}: {time.perf_counter() - t:.0f}s", flush=True)
+            pf = base.portfolio
+            title = (f"{fset}, label horizon {h}, top-k {pf.top_k}/buffer {pf.hold_buffer}/max changes "
+                     f"{pf.max_changes}, cost {base.models.cost_bps:g} bps, OOS {out[f'{key}.oos']}, "
+                     f"{len(seeds)} seeds")  # fmt: skip
+            text, cells = format_table(per_seed, title)
+            ew = [s.get("equal_weight", {}).get("bench_ann") for s in per_seed]
+            text += f"\n\nEqual-weight universe return: {_cell(ew, '.2%')}/yr (survivorship-inflated)."
+            tables.append(text)
+            out[f"{key}.table"] = cells
+            del frame
+    print("\n" + out["caveat"] + "\n\n" + "\n\n".join(tables), flush=True)
     out["peak_rss_mb"] = round(_rss_mb())
     out["wall_s"] = round(time.perf_counter() - t0, 1)
     return out

@@ -1,7 +1,13 @@
 """The small fit/predict protocol every model follows, and what the models share.
 
-Every model outputs P(up) for each row of a feature matrix, calibrated on a validation split, and a
-confidence in [0, 1] derived from it:
+Every model outputs, for each row of a feature matrix, a calibrated probability of its 0/1 label (the
+cross-sectional label ``y_out``, "outperforms the universe", in the retrain), and from it:
+
+- **score** (:func:`score_of`): the logit of that probability, the per-(symbol, session) ranking score
+  a top-k portfolio sorts by (monotone in the probability, unbounded);
+- **expected excess return** (:meth:`BaseModel.expected_excess`): ``slope * (p - 0.5)``, the slope fitted
+  by least squares on the validation rows' realized excess returns over the universe (``excess_val``);
+  0 without them. A linear, two-sided calibration: a probability of 0.5 expects no excess.
 
 - **probability**: the raw score of the model passed through a Platt calibrator (a logistic regression on
   the logit of the raw score) fitted on the validation rows given to :meth:`Model.fit` (``X_val``,
@@ -74,6 +80,11 @@ class Model(Protocol):
 def confidence(p: np.ndarray) -> np.ndarray:
     """Confidence in [0, 1] of calibrated probabilities: distance from a coin flip, ``|2p - 1|``."""
     return np.clip(np.abs(2.0 * np.asarray(p, dtype=np.float64) - 1.0), 0.0, 1.0)
+
+
+def score_of(p: np.ndarray) -> np.ndarray:
+    """Ranking score of calibrated probabilities: their logit (same order, unbounded)."""
+    return _logit(np.asarray(p, dtype=np.float64))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -158,6 +169,8 @@ class BaseModel(ABC):
         self.feature_set_version = feature_set_version
         self.params: dict[str, Any] = {**self.defaults, **(params or {})}
         self.calibrator = PlattCalibrator()
+        #: Expected excess return per unit of (p - 0.5), fitted on validation rows (0: not fitted).
+        self.excess_slope = 0.0
         self.fitted = False
         self.created_at = utcnow().isoformat()
         #: Filled by the trainer: train_start, train_end, metrics, n_rows ... (shown on the card).
@@ -202,8 +215,10 @@ class BaseModel(ABC):
         y_val: np.ndarray | None = None,
         groups: np.ndarray | None = None,
         groups_val: np.ndarray | None = None,
+        excess_val: np.ndarray | None = None,
     ) -> None:
-        """Train, then calibrate on the validation rows when given."""
+        """Train, then calibrate on the validation rows when given (and fit the expected-excess slope on
+        their realized excess returns ``excess_val`` when given)."""
         X = check_xy(X, y, n_features=len(self.feature_names))
         if X.shape[0] == 0:
             raise ModelError(f"{self.kind}: no training rows")
@@ -216,8 +231,25 @@ class BaseModel(ABC):
         self.fitted = True
         if X_val is not None and y_val is not None:
             self.calibrator = PlattCalibrator.fit(self._predict_raw(X_val, groups_val), np.asarray(y_val))
+            self.fit_excess(self.predict_proba(X_val, groups=groups_val), excess_val)
         else:
             self.calibrator = PlattCalibrator()
+
+    def fit_excess(self, p_val: np.ndarray, excess_val: np.ndarray | None) -> None:
+        """Least-squares slope of realized excess return on (p - 0.5) over validation rows (0 without)."""
+        self.excess_slope = 0.0
+        if excess_val is None or len(excess_val) != len(p_val):
+            return
+        x = np.asarray(p_val, dtype=np.float64) - 0.5
+        r = np.asarray(excess_val, dtype=np.float64)
+        keep = np.isfinite(x) & np.isfinite(r)
+        den = float(x[keep] @ x[keep])
+        if keep.sum() >= 20 and den > 0:
+            self.excess_slope = float(x[keep] @ r[keep]) / den
+
+    def expected_excess(self, p: np.ndarray) -> np.ndarray:
+        """Expected excess return over the universe of rows with calibrated probability ``p``."""
+        return self.excess_slope * (np.asarray(p, dtype=np.float64) - 0.5)
 
     def predict_proba(self, X: np.ndarray, *, groups: np.ndarray | None = None) -> np.ndarray:
         """Calibrated P(up) per row."""
@@ -240,6 +272,7 @@ class BaseModel(ABC):
             "feature_set_version": self.feature_set_version,
             "feature_names": self.feature_names,
             "calibration": self.calibrator.to_dict(),
+            "excess_calibration": {"slope": self.excess_slope},
             "created_at": self.created_at,
             **self.meta,
         }
@@ -266,6 +299,7 @@ class BaseModel(ABC):
             params=card.get("params") or {},
         )
         obj.calibrator = PlattCalibrator.from_dict(card.get("calibration"))
+        obj.excess_slope = float((card.get("excess_calibration") or {}).get("slope") or 0.0)
         obj.created_at = card.get("created_at", obj.created_at)
         obj.meta = {k: v for k, v in card.items() if k not in _CARD_CORE}
         try:
@@ -280,7 +314,8 @@ class BaseModel(ABC):
         return obj
 
 
-_CARD_CORE = {"kind", "params", "feature_set_version", "feature_names", "calibration", "created_at"}
+_CARD_CORE = {"kind", "params", "feature_set_version", "feature_names", "calibration", "excess_calibration",
+              "created_at"}  # fmt: skip
 
 
 def read_card(dir: Path) -> dict[str, Any]:

@@ -36,6 +36,37 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = T
     return "\n".join([head, sep, *body])
 
 
+def _pct(v: Any) -> str:
+    return "n/a" if not isinstance(v, int | float) else f"{v:+.2%}"
+
+
+def gate_summary(gate: Mapping[str, Any] | None) -> str:
+    """Each promotion gate's figures on one line (control, IC vs baselines, portfolio), from the gate
+    stored in the registry (``metrics["gate"]``); empty when none was recorded."""
+    if not gate:
+        return ""
+    f = gate.get("figures") or {}
+    parts = []
+    if gate.get("control_ic_t") is not None:
+        parts.append(f"control rank-IC t {_fmt(gate['control_ic_t'], 2)}")
+    if f.get("ic_mean") is not None:
+        parts.append(f"rank IC {_fmt(f['ic_mean'])} (t {_fmt(f.get('ic_t'), 2)})")
+    for b in ("momentum", "reversal"):
+        d = f.get(f"ic_vs_{b}") or {}
+        if d:
+            parts.append(f"vs {b} {_fmt(d.get('diff_mean'))} (t {_fmt(d.get('diff_t'), 2)})")
+    pf = f.get("portfolio") or {}
+    if pf:
+        parts.append(
+            f"top-k net excess {_pct(pf.get('excess_ann'))}/yr IR {_fmt(pf.get('ir'), 2)} "
+            f"maxDD {_pct(pf.get('max_drawdown'))} turnover {_fmt(pf.get('turnover'), 3)}"
+        )
+    mom = f.get("portfolio_momentum") or {}
+    if mom:
+        parts.append(f"momentum top-k {_pct(mom.get('excess_ann'))}/yr IR {_fmt(mom.get('ir'), 2)}")
+    return "; ".join(parts)
+
+
 def card_markdown(card: Mapping[str, Any]) -> str:
     """One model card: identity, training window, parameters, calibration, walk-forward metrics, gate."""
     wf = (card.get("walk_forward") or {}).get("metrics") or {}
@@ -57,6 +88,8 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         lines.append(
             f"- promotion gate: {'passed' if gate.get('passed') else 'not passed'} ({gate.get('reason')})"
         )
+        if gate_summary(gate):
+            lines.append(f"- gate figures: {gate_summary(gate)}")
     if wf:
         lines.append(
             "- walk-forward: "

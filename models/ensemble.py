@@ -124,6 +124,7 @@ class EnsembleModel(BaseModel):
         X_val: np.ndarray | None,
         y_val: np.ndarray | None,
         groups_val: np.ndarray | None = None,
+        excess_val: np.ndarray | None = None,
     ) -> EnsembleModel:
         """Combine members already fitted on the same training split (what :meth:`fit` would do, without
         training them twice); weights and calibration come from the validation rows."""
@@ -140,6 +141,7 @@ class EnsembleModel(BaseModel):
         ens.fitted = True
         if X_val is not None and y_val is not None and len(y_val):
             ens.calibrator = PlattCalibrator.fit(ens._predict_raw(X_val, groups_val), np.asarray(y_val))
+            ens.fit_excess(ens.predict_proba(X_val, groups=groups_val), excess_val)
         return ens
 
     def _predict_raw(self, X: np.ndarray, groups: np.ndarray | None) -> np.ndarray:

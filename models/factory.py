@@ -38,8 +38,21 @@ def make_model(
     return model_class(kind)(feature_names, feature_set_version=feature_set_version, params=params)
 
 
-def params_from_settings(kind: str, ms: ModelSettings) -> dict[str, Any]:
-    """The hyper-parameters of ``kind`` as configured in ``settings.models``."""
+def momentum_feature(column: str, feature_columns: tuple[str, ...] | list[str] | None) -> str:
+    """The feature the momentum model reads: ``column`` when the feature set has it, else the
+    Alpha158-style equivalent of a ``ret_N`` column (``ROCN`` = close[t-N]/close[t]: the same
+    information; the model learns the sign)."""
+    if feature_columns is None or column in feature_columns:
+        return column
+    alt = f"ROC{column.removeprefix('ret_')}"
+    return alt if column.startswith("ret_") and alt in feature_columns else column
+
+
+def params_from_settings(
+    kind: str, ms: ModelSettings, feature_columns: tuple[str, ...] | list[str] | None = None
+) -> dict[str, Any]:
+    """The hyper-parameters of ``kind`` as configured in ``settings.models`` (``feature_columns``: the
+    feature set's columns, so the momentum model reads a column the set has)."""
     if kind == "lightgbm":
         return {
             "num_boost_round": ms.lgbm_num_boost_round,
@@ -59,9 +72,9 @@ def params_from_settings(kind: str, ms: ModelSettings) -> dict[str, Any]:
             "seed": ms.seed,
         }
     if kind == "momentum":
-        return {"column": ms.momentum_column}
+        return {"column": momentum_feature(ms.momentum_column, feature_columns)}
     if kind == "ensemble":
-        return {"members": {k: params_from_settings(k, ms) for k in ms.ensemble_members}}
+        return {"members": {k: params_from_settings(k, ms, feature_columns) for k in ms.ensemble_members}}
     model_class(kind)
     return {}
 

@@ -21,13 +21,13 @@ import polars as pl
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from models.base import confidence
+from models.base import confidence, score_of
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
 from stockflow.db.models_data import BarRow
 from stockflow.db.models_ml import PredictionRow, PredictionSkip
-from stockflow.errors import DataError, ModelError
-from stockflow.features import FEATURE_COLUMNS, build_features_report, required_history
+from stockflow.errors import ConfigError, DataError, ModelError
+from stockflow.features import build_features_report, feature_set, required_history
 from stockflow.logs import get_logger
 from stockflow.registry import load_champion, load_version
 from stockflow.store.bars import load_bars
@@ -39,13 +39,24 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Prediction:
-    """P(up) of one symbol for the session after ``session``'s close, by one model version."""
+    """One model version's view of one symbol for the horizon after ``session``'s close.
+
+    ``score`` ranks symbols within the session (higher is better; a top-k portfolio sorts by it);
+    ``prob_outperform`` is the calibrated probability that the symbol beats the universe's mean return
+    over ``features.label_horizon`` sessions; ``expected_excess`` the expected return over the
+    universe's mean for that horizon. ``probability`` equals ``prob_outperform`` (kept for existing
+    readers) and ``confidence`` is ``|2p - 1|``. Rows stored before revision 0006_ml_panel carry no
+    cross-sectional outputs: their ``score`` and ``expected_excess`` are NaN.
+    """
 
     symbol: str
     session: dt.date
     model_version: str
     probability: float
     confidence: float
+    score: float
+    prob_outperform: float
+    expected_excess: float
 
 
 @dataclass(frozen=True)
@@ -115,9 +126,22 @@ def stored_predictions(
         q = q.where(PredictionRow.symbol.in_(list(symbols)))
     with transaction(engine) as s:
         return [
-            Prediction(r.symbol, r.session, r.model_version, r.probability, r.confidence)
+            Prediction(
+                r.symbol,
+                r.session,
+                r.model_version,
+                r.probability,
+                r.confidence,
+                score=_num(r.score),
+                prob_outperform=r.probability if r.prob_outperform is None else r.prob_outperform,
+                expected_excess=_num(r.expected_excess),
+            )
             for r in s.scalars(q)
         ]
+
+
+def _num(v: float | None) -> float:
+    return float("nan") if v is None else float(v)
 
 
 def run_predict(
@@ -132,11 +156,20 @@ def run_predict(
     choice, e.g. a demo with the best challenger) and store the result (see the module doc)."""
     log = get_logger()
     entry, model = load_version(settings, engine, version) if version else load_champion(settings, engine)
-    if list(model.feature_names) != list(FEATURE_COLUMNS):
+    # Features are computed in the model's own feature set (the settings may have moved on since).
+    try:
+        fset = feature_set(model.feature_set_version)
+    except ConfigError:
         raise ModelError(
-            f"champion {entry.version} was trained on features {model.feature_names} but the feature set "
-            f"computes {list(FEATURE_COLUMNS)}; retrain"
+            f"model {entry.version} was trained on feature set {model.feature_set_version!r}, which this "
+            "code does not compute; retrain"
+        ) from None
+    if list(model.feature_names) != list(fset.columns):
+        raise ModelError(
+            f"model {entry.version} was trained on features {model.feature_names} but feature set "
+            f"{fset.version} computes {list(fset.columns)}; retrain"
         )
+    fsettings = settings.features.model_copy(update={"feature_set_version": fset.version})
     universe = list(symbols) if symbols else (list(settings.data.symbols) or list(entry.symbols) or None)
     session, last = target_session(engine, universe, as_of)
     wanted = universe or sorted(last)
@@ -155,7 +188,7 @@ def run_predict(
     rows = pl.DataFrame()
     if present and not bars.is_empty():
         bars = bars.group_by("symbol", maintain_order=True).tail(n_hist)
-        fres = build_features_report(bars, settings.features)
+        fres = build_features_report(bars, fsettings)
         skipped.update({s: f"features: {r}" for s, r in fres.skipped.items()})
         frame = fres.frame
         if not frame.is_empty():
@@ -175,7 +208,7 @@ def run_predict(
                     )
             target = target.filter(~pl.col("symbol").is_in(list(skipped)))
             if not target.is_empty():
-                p = predict_rows(model, frame, target, FEATURE_COLUMNS)
+                p = predict_rows(model, frame, target, fset.columns)
                 rows = target.select("symbol").with_columns(pl.Series("probability", p))
     now = utcnow()
     records: list[dict[str, object]] = []
@@ -190,6 +223,9 @@ def run_predict(
                 "model_version": entry.version,
                 "probability": float(prob),
                 "confidence": float(confidence(np.array([prob]))[0]),
+                "score": float(score_of(np.array([prob]))[0]),
+                "prob_outperform": float(prob),
+                "expected_excess": float(model.expected_excess(np.array([prob]))[0]),
                 "created_at": now,
             }
         )

@@ -36,7 +36,9 @@ from stockflow.db.engine import transaction
 from stockflow.db.models_ml import ModelRecord, RetrainRun
 from stockflow.errors import ConfigError, DataError
 from stockflow.evaluation import Fold, comparison_table, folds, model_metrics
-from stockflow.features import FEATURE_COLUMNS, FEATURE_SET_VERSION
+from stockflow.evaluation.figures import panel_figures
+from stockflow.evaluation.topk_eval import TopkConfig
+from stockflow.features import feature_set
 from stockflow.logs import get_logger
 from stockflow.promotion import Decision, decide
 from stockflow.store.bars import load_bars
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
     from stockflow.config import Settings
 
 REFERENCE_FILE = "reference.parquet"
-BASELINES = ("always_up", "yesterday", "momentum")
+BASELINES = ("always_up", "yesterday", "momentum", "reversal")
 
 #: Runs the per-fold function over the folds; the default is a plain loop. A Prefect ``.map`` or a
 #: Dask client can be passed instead: folds are independent and seeded, so results do not change.
@@ -126,9 +128,10 @@ def resolve_kinds(settings: Settings, kinds: Sequence[str] | None) -> list[str]:
 def train_config(settings: Settings) -> TrainConfig:
     """Training configuration from settings."""
     ms = settings.models
+    fs = feature_set(settings.features.feature_set_version)
     return TrainConfig(
-        feature_columns=tuple(FEATURE_COLUMNS),
-        feature_set_version=FEATURE_SET_VERSION,
+        feature_columns=fs.columns,
+        feature_set_version=fs.version,
         label_horizon=settings.features.label_horizon,
         val_days=ms.val_days,
         purge_days=max(ms.purge_days, settings.features.label_horizon),
@@ -136,6 +139,12 @@ def train_config(settings: Settings) -> TrainConfig:
         momentum_column=ms.momentum_column,
         max_train_rows=ms.max_train_rows,
     )
+
+
+def topk_config(settings: Settings) -> TopkConfig:
+    """The live trade's top-k parameters (``settings.portfolio``) and the evaluation's trading cost."""
+    pf = settings.portfolio
+    return TopkConfig(pf.top_k, pf.hold_buffer, pf.max_changes, settings.models.cost_bps)
 
 
 def prepare_data(
@@ -287,13 +296,18 @@ def evaluate(
     """Score challengers, champion recipe, baselines and control on the folds; decide."""
     ms = settings.models
     cfg = train_config(settings)
-    recipes = {entry_name(k): Recipe(k, effective_params(k, params_from_settings(k, ms))) for k in kinds}
+    recipes = {
+        entry_name(k): Recipe(k, effective_params(k, params_from_settings(k, ms, cfg.feature_columns)))
+        for k in kinds
+    }
     champ_entry = registry.champion(engine)
     get_logger().info(
         "retrain: %d symbols, %d folds, kinds %s, champion %s",
         len(data.symbols), len(data.folds), list(kinds), champ_entry.version if champ_entry else None,
     )  # fmt: skip
-    _, metrics, champ_name = evaluate_walk_forward(data, recipes, cfg, champ_entry, runner)
+    preds, metrics, champ_name = evaluate_walk_forward(data, recipes, cfg, champ_entry, runner)
+    for name, figs in panel_figures(preds, topk_config(settings), label_horizon=cfg.label_horizon).items():
+        metrics.setdefault(name, {"kind": "benchmark"}).update(figs)
     control = next((n for n, m in metrics.items() if m.get("kind") == "control"), None)
     decision = decide(
         metrics,
@@ -303,6 +317,7 @@ def evaluate(
         champion=champ_name,
         metric=ms.promotion_metric,
         margin=ms.promotion_margin,
+        t_min=ms.promotion_t_min,
     )
     get_logger().info("retrain: %s", decision.reason)
     table = comparison_table(metrics).to_dicts()
@@ -346,7 +361,9 @@ def finalize(
             control=metrics.get(control) if control else None,
             gate={
                 "passed": bool(gate and gate.passed and decision.control_ok),
-                "reason": gate.reason if gate else "",
+                "reason": gate_reason(decision, gate),
+                "control_ic_t": metrics.get(control, {}).get("ic_t") if control else None,
+                "figures": gate.figures if gate else {},
             },
         )
         out = paths[name] = registry.artifact_dir(settings, version).resolve()
@@ -426,7 +443,7 @@ def _record(
                 train_start=train_start,
                 train_end=train_end,
                 metrics=jsonable(_registry_metrics(card)),
-                reason=gate.reason if gate else None,
+                reason=gate_reason(decision, gate) if gate else None,
                 retrain_run_id=run_id,
             )
         champion_after = champ_entry.version if champ_entry else None
@@ -445,6 +462,15 @@ def _record(
         return champion_after
 
 
+def gate_reason(decision: Decision, gate: Any) -> str:
+    """A challenger's gate outcome in words; when the control leaked, that reason comes first, so a
+    gate that passed on its own figures never reads as a promotion."""
+    own = gate.reason if gate else ""
+    if decision.control_ok:
+        return own
+    return f"not promotable: {decision.reason.removeprefix('nothing promoted: ')} (own gates: {own})"
+
+
 def _registry_metrics(card: dict[str, Any]) -> dict[str, Any]:
     wf = card.get("walk_forward", {})
     return {
@@ -456,8 +482,11 @@ def _registry_metrics(card: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_SUMMARY_KEYS = ("n", "base_rate", "accuracy", "roc_auc", "log_loss", "brier", "ic_mean", "ic_std", "ic_t",
-                 "ic_t_every_h", "ic_n_sessions", "n_symbols", "hit_rate_by_confidence")  # fmt: skip
+_SUMMARY_KEYS = (
+    "n", "base_rate", "accuracy", "roc_auc", "log_loss", "brier", "ic_mean", "ic_std", "ic_t", "ic_ir",
+    "pearson_ic_mean", "pearson_ic_ir", "pearson_ic_t", "ic_t_every_h", "ic_n_sessions", "n_symbols",
+    "hit_rate_by_confidence", "portfolio", "vs_momentum", "vs_reversal",
+)  # fmt: skip
 
 
 def _summary(m: dict[str, Any]) -> dict[str, Any]:

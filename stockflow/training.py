@@ -63,6 +63,8 @@ class TrainConfig:
     momentum_column: str = "ret_20"
     max_train_rows: int | None = None
     control_kind: str = "lightgbm"
+    #: The 0/1 column models learn: ``y_out`` (outperforms the universe over the horizon) by default.
+    label: str = "y_out"
 
 
 def usable_rows(frame: pl.DataFrame) -> pl.DataFrame:
@@ -98,10 +100,16 @@ def _cap(rows: pl.DataFrame, max_rows: int | None) -> pl.DataFrame:
     return rows.filter(pl.col("session") >= cut).sort(["symbol", "session"])
 
 
-def _xy(rows: pl.DataFrame, cols: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _xy(
+    rows: pl.DataFrame, cols: Sequence[str], label: str = "y_out"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     X = rows.select(list(cols)).to_numpy().astype(np.float64)
-    y = rows.get_column("y_up").cast(pl.Int64).to_numpy() if "y_up" in rows.columns else np.zeros(0)
+    y = rows.get_column(label).cast(pl.Int64).to_numpy() if label in rows.columns else np.zeros(0)
     return X, y, rows.get_column("symbol").to_numpy()
+
+
+def _excess(rows: pl.DataFrame) -> np.ndarray | None:
+    return rows.get_column("fwd_excess").to_numpy() if "fwd_excess" in rows.columns else None
 
 
 def with_context(
@@ -166,17 +174,20 @@ def fit_recipes(
     training its members again (the same fit it would do, once). ``shuffle_seed`` permutes the labels
     (shuffled-label control).
     """
+    train = train.filter(pl.col(cfg.label).is_not_null()) if cfg.label in train.columns else train
     fit_rows, val_rows = validation_split(train, cfg.val_days, cfg.purge_days)
     fit_rows = _cap(fit_rows, cfg.max_train_rows)
     cols = cfg.feature_columns
-    X, y, g = _xy(fit_rows, cols)
+    X, y, g = _xy(fit_rows, cols, cfg.label)
     if X.shape[0] == 0:
         raise DataError("no training rows with labels in the window", rule="training_rows")
     Xv: np.ndarray | None = None
     yv: np.ndarray | None = None
     gv: np.ndarray | None = None
+    ev: np.ndarray | None = None
     if val_rows is not None and val_rows.height:
-        Xv, yv, gv = _xy(val_rows, cols)
+        Xv, yv, gv = _xy(val_rows, cols, cfg.label)
+        ev = _excess(val_rows)
     if shuffle_seed is not None:
         rng = np.random.default_rng(shuffle_seed)
         y = rng.permutation(y)
@@ -191,7 +202,7 @@ def fit_recipes(
         model = make_model(
             recipe.kind, cols, feature_set_version=cfg.feature_set_version, params=dict(recipe.params)
         )
-        model.fit(X, y, X_val=Xv, y_val=yv, groups=g, groups_val=gv)
+        model.fit(X, y, X_val=Xv, y_val=yv, groups=g, groups_val=gv, excess_val=ev)
         fitted[name] = model
         by_recipe.append((recipe, model))
     for name, recipe in ensembles.items():
@@ -203,10 +214,10 @@ def fit_recipes(
                 found = make_model(
                     kind, cols, feature_set_version=cfg.feature_set_version, params=dict(params)
                 )
-                found.fit(X, y, X_val=Xv, y_val=yv, groups=g, groups_val=gv)
+                found.fit(X, y, X_val=Xv, y_val=yv, groups=g, groups_val=gv, excess_val=ev)
                 by_recipe.append((want, found))
             members.append(found)
-        fitted[name] = EnsembleModel.from_members(members, X_val=Xv, y_val=yv, groups_val=gv)
+        fitted[name] = EnsembleModel.from_members(members, X_val=Xv, y_val=yv, groups_val=gv, excess_val=ev)
     return FittedSet(fitted, fit_rows, val_rows)
 
 
@@ -230,7 +241,11 @@ def fold_predictions(
         return pl.DataFrame()
     train = train.sort(["symbol", "session"])
     test = test.sort(["symbol", "session"])
-    keys = test.select("symbol", "session", "y_up", "fwd_ret").with_columns(pl.lit(fold.index).alias("fold"))
+    # ``y_up`` of the long frame is the label the models learn (cfg.label), so AUC and log loss judge
+    # what was predicted; ``fwd_ret_1`` feeds the top-k portfolio evaluation.
+    keys = test.select(
+        "symbol", "session", pl.col(cfg.label).alias("y_up"), "fwd_ret", "fwd_ret_1"
+    ).with_columns(pl.lit(fold.index).alias("fold"))
     parts: list[pl.DataFrame] = []
 
     def add(name: str, kind: str, p: np.ndarray) -> None:
@@ -254,7 +269,7 @@ def fold_predictions(
         add(name, "baseline", fn(train, test))
     return (
         pl.concat(parts)
-        .select("fold", "model", "kind", "symbol", "session", "p", "y_up", "fwd_ret")
+        .select("fold", "model", "kind", "symbol", "session", "p", "y_up", "fwd_ret", "fwd_ret_1")
         .with_columns(pl.col("fold").cast(pl.Int32))
     )
 
@@ -269,7 +284,7 @@ def _control_params(recipes: Mapping[str, Recipe], kind: str) -> dict[str, Any]:
 
 def final_window(frame: pl.DataFrame, train_days: int, label_horizon: int) -> pl.DataFrame:
     """Training rows of the final model: labelled usable rows of the last ``train_days`` sessions."""
-    rows = usable_rows(frame).filter(pl.col("y_up").is_not_null())
+    rows = usable_rows(frame).filter(pl.col("y_out").is_not_null())
     if rows.is_empty():
         raise DataError("no labelled rows outside the warm-up to train on", rule="training_rows")
     days = rows.get_column("session").unique().sort()

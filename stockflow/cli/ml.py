@@ -159,7 +159,8 @@ def register(app: typer.Typer) -> None:
         status: str | None = typer.Option(None, "--status", help="challenger, champion or retired."),
         limit: int = typer.Option(20, "--limit", min=1),
     ) -> None:
-        """Registered models, newest first, with their walk-forward score and gate."""
+        """Registered models, newest first, with their walk-forward score, gate and each gate's figures."""
+        from models.cards import gate_summary
         from stockflow.registry import list_models
 
         _, engine = _setup()
@@ -175,6 +176,9 @@ def register(app: typer.Typer) -> None:
                 f"ic {_f(wf.get('ic_mean'))} gate {gate} "
                 f"train {e.train_start}..{e.train_end}"
             )
+            figures = gate_summary(e.metrics.get("gate"))
+            if figures:
+                typer.echo(f"{'':<40} {figures}")
             if e.status == "champion" and e.reason:
                 typer.echo(f"{'':<40} promoted {e.promoted_at:%Y-%m-%d %H:%M} UTC: {e.reason}")
 

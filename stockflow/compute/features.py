@@ -18,12 +18,13 @@ import polars as pl
 
 from stockflow.config.sections import FeatureSettings
 from stockflow.features.build import (
-    OUTPUT_COLUMNS,
     FeatureResult,
     _build,
     _partition,
     _with_ranks,
     check_version,
+    output_columns,
+    with_cross_sectional_labels,
 )
 from stockflow.features.build import build_features_report as build_in_process
 from stockflow.logs import get_logger
@@ -66,8 +67,16 @@ def combine(parts: list[FeatureResult], settings: FeatureSettings, started: floa
     if not frames:
         from stockflow.features.build import empty_features
 
-        return FeatureResult(empty_features(), skipped, settings.feature_set_version, settings.label_horizon)
-    frame = _with_ranks(pl.concat(frames, how="vertical_relaxed")).select(OUTPUT_COLUMNS)
+        return FeatureResult(
+            empty_features(settings.feature_set_version),
+            skipped,
+            settings.feature_set_version,
+            settings.label_horizon,
+        )
+    fs = check_version(settings)
+    # The cross-sectional labels and ranks need every symbol of a session: computed over all chunks.
+    frame = with_cross_sectional_labels(pl.concat(frames, how="vertical_relaxed"))
+    frame = _with_ranks(frame, fs.ranked).select(output_columns(fs.version))
     return FeatureResult(
         frame, skipped, parts[0].feature_set_version, settings.label_horizon, time.perf_counter() - started
     )

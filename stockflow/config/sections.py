@@ -96,8 +96,18 @@ class ValidationSettings(Section):
 class FeatureSettings(Section):
     """Feature engineering and labels."""
 
-    feature_set_version: str = "ta-v1"
-    label_horizon: int = Field(1, ge=1, le=20, description="Bars ahead for the label (t+1..t+h).")
+    feature_set_version: str = Field(
+        "ta-v1",
+        description="Feature set: 'ta-v1' (TA-Lib, 31 columns) or 'a158-v1' (Alpha158-style, 94 columns); "
+        "chosen from the walk-forward benchmark (bench/bench_models.py).",
+    )
+    label_horizon: int = Field(
+        5,
+        ge=1,
+        le=20,
+        description="Sessions ahead for the label (t+1..t+h): the model ranks stocks by their excess return "
+        "over the universe over this horizon. 5 from the walk-forward benchmark (docs: Honest evaluation).",
+    )
     min_history: int = Field(260, ge=30, description="Bars of history loaded for live features.")
 
 
@@ -134,10 +144,22 @@ class ModelSettings(Section):
         "calibration and ensemble weights (after a purge gap).",
     )
     promotion_metric: Literal["log_loss", "brier", "auc", "accuracy", "ic"] = Field(
-        "auc",
-        description="Walk-forward metric that decides promotion: a challenger must beat every baseline on it "
-        "and the champion by promotion_margin (log_loss/brier: lower is better; auc = pooled ROC AUC; "
-        "ic = mean per-session cross-sectional IC).",
+        "ic",
+        description="Walk-forward metric on which a challenger must beat the champion by promotion_margin "
+        "(ic = mean per-session cross-sectional rank IC; log_loss/brier: lower is better; auc = pooled ROC "
+        "AUC, descriptive only on a panel).",
+    )
+    promotion_t_min: float = Field(
+        2.0,
+        gt=0,
+        description="Session-level (Newey-West) t a challenger's rank IC must reach over the momentum and "
+        "reversal baselines' to be promoted.",
+    )
+    cost_bps: float = Field(
+        10.0,
+        ge=0,
+        description="One-way trading cost (bps of value traded) charged to the top-k portfolios of the "
+        "walk-forward evaluation and the benchmark.",
     )
     ensemble_members: list[MemberKind] = Field(default_factory=_all_members)
     lgbm_num_boost_round: int = Field(300, ge=1)
@@ -156,6 +178,16 @@ class ModelSettings(Section):
     max_train_rows: int | None = Field(
         None, ge=100, description="Cap on training rows per fold (latest rows kept); None = all."
     )
+
+
+class PortfolioSettings(Section):
+    """Top-k portfolio construction (shared by the live trade, the backtest and the promotion gate)."""
+
+    top_k: int = Field(10, ge=1, description="Symbols held: the k best scores of the session.")
+    hold_buffer: int = Field(
+        5, ge=0, description="A holding is kept while its rank stays within top_k + hold_buffer."
+    )
+    max_changes: int = Field(3, ge=0, description="Most replacements (leavers by rank) per session.")
 
 
 class DriftSettings(Section):

@@ -25,6 +25,7 @@ from stockflow.config.sections import (
     DriftSettings,
     FeatureSettings,
     ModelSettings,
+    PortfolioSettings,
     RiskSettings,
     ServerSettings,
     TradingSettings,
@@ -152,6 +153,7 @@ class Settings(BaseSettings):
     validation: ValidationSettings = ValidationSettings()
     features: FeatureSettings = FeatureSettings()
     models: ModelSettings = ModelSettings()
+    portfolio: PortfolioSettings = PortfolioSettings()
     drift: DriftSettings = DriftSettings()
     risk: RiskSettings = RiskSettings()
     broker: BrokerSettings = BrokerSettings()

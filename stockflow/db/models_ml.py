@@ -80,6 +80,10 @@ class PredictionRow(Base):
     probability: Mapped[float] = mapped_column(Float)
     confidence: Mapped[float] = mapped_column(Float)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Cross-sectional outputs (revision 0006_ml_panel); null on rows stored before it.
+    score: Mapped[float | None] = mapped_column(Float)
+    prob_outperform: Mapped[float | None] = mapped_column(Float)
+    expected_excess: Mapped[float | None] = mapped_column(Float)
 
 
 class PredictionSkip(Base):

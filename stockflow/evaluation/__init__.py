@@ -21,6 +21,7 @@ from stockflow.evaluation.baselines import (
     fit_predict,
     model_metrics,
     momentum,
+    reversal,
     walk_forward_predictions,
     yesterday_direction,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "information_coefficient",
     "model_metrics",
     "momentum",
+    "reversal",
     "split",
     "walk_forward_predictions",
     "yesterday_direction",

@@ -3,6 +3,7 @@
 - ``always_up``: predicts up every row, with P(up) = the training up-rate (at least 0.5).
 - ``yesterday``: predicts the direction of the last bar's return (``ret_1``).
 - ``momentum``: predicts the sign of a lookback return (``ret_20`` by default).
+- ``reversal``: the opposite sign of last week's return (``ret_5``): short-term reversal.
 - ``shuffled_control``: the model itself trained on labels shuffled across training rows; it has
   nothing to learn, so it must come out at chance (AUC ~ 0.5, IC ~ 0). If it does not, the
   evaluation leaks.
@@ -95,9 +96,24 @@ def momentum(column: str = "ret_20") -> BaselineFn:
     return score
 
 
+def reversal(column: str = "ret_5") -> BaselineFn:
+    """Short-term reversal: ranks symbols by minus the lookback return ``column`` (last week's losers
+    first), the classic cross-sectional reversal effect."""
+
+    def score(train: pl.DataFrame, test: pl.DataFrame) -> np.ndarray:
+        return _rule_proba(-train[column].to_numpy(), _y(train), -test[column].to_numpy())
+
+    return score
+
+
 def default_baselines(momentum_column: str = "ret_20") -> dict[str, BaselineFn]:
     """The rule baselines of every report, by name."""
-    return {"always_up": always_up, "yesterday": yesterday_direction, "momentum": momentum(momentum_column)}
+    return {
+        "always_up": always_up,
+        "yesterday": yesterday_direction,
+        "momentum": momentum(momentum_column),
+        "reversal": reversal(),
+    }
 
 
 def _validation_split(

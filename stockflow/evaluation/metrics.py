@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from stockflow.evaluation.panel import ic_summary, session_ic
+
 #: Edges of the confidence buckets (confidence = |2p - 1|) for the hit-rate table.
 CONFIDENCE_EDGES: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1, 0.2, 1.0)
 _EPS = 1e-15
@@ -66,58 +68,20 @@ def information_coefficient(
     sessions: np.ndarray | Sequence[Any],
     *,
     min_symbols: int = 3,
+    label_horizon: int = 1,
 ) -> dict[str, float | int | None]:
-    """Per-session Spearman correlation of predictions with forward returns across symbols.
-
-    Sessions with fewer than ``min_symbols`` rows, or where predictions or returns are all equal, are
-    left out. Returns the mean, standard deviation and t-statistic (mean / (std / sqrt(n))) of the daily
-    ICs, their count and the share of positive days. With a label horizon h > 1, consecutive daily ICs
-    overlap and the t-statistic is optimistic; ``ic_t_every_h`` in :func:`evaluate` corrects for it.
-    """
-    ics = daily_ic(p, fwd_ret, sessions, min_symbols=min_symbols).get_column("ic").to_numpy()
-    return _ic_summary(ics)
-
-
-def _ic_summary(ics: np.ndarray) -> dict[str, float | int | None]:
-    n = int(ics.size)
-    if n == 0:
-        return {"ic_mean": None, "ic_std": None, "ic_t": None, "ic_n_sessions": 0, "ic_positive_share": None}
-    mean = float(ics.mean())
-    std = float(ics.std(ddof=1)) if n > 1 else float("nan")
-    t = mean / (std / math.sqrt(n)) if n > 1 and std > 0 else float("nan")
-    return {
-        "ic_mean": mean,
-        "ic_std": _num(std),
-        "ic_t": _num(t),
-        "ic_n_sessions": n,
-        "ic_positive_share": float((ics > 0).mean()),
-    }
+    """Per-session cross-sectional rank IC (Spearman) of predictions with forward returns, summarized
+    with the session as the unit (:func:`stockflow.evaluation.panel.ic_summary`): ``ic_t`` is a
+    Newey-West t-statistic over the per-session series, never an iid-row one."""
+    return ic_summary(session_ic(p, fwd_ret, sessions, min_symbols=min_symbols), label_horizon=label_horizon)
 
 
 def daily_ic(
     p: np.ndarray, fwd_ret: np.ndarray, sessions: np.ndarray | Sequence[Any], *, min_symbols: int = 3
 ) -> pl.DataFrame:
-    """The per-session IC series (session, n, ic) behind :func:`information_coefficient`."""
-    df = pl.DataFrame(
-        {
-            "session": pl.Series(sessions),
-            "p": np.asarray(p, dtype=np.float64),
-            "r": np.asarray(fwd_ret, np.float64),
-        }
-    ).filter(pl.col("p").is_not_nan() & pl.col("r").is_not_nan())
-    return (
-        df.group_by("session")
-        .agg(
-            pl.len().alias("n"),
-            pl.col("p").n_unique().alias("np"),
-            pl.col("r").n_unique().alias("nr"),
-            pl.corr("p", "r", method="spearman").alias("ic"),
-        )
-        .filter(
-            (pl.col("n") >= min_symbols) & (pl.col("np") > 1) & (pl.col("nr") > 1) & pl.col("ic").is_not_nan()
-        )
-        .select("session", "n", "ic")
-        .sort("session")
+    """The per-session rank IC series (session, n, ic) behind :func:`information_coefficient`."""
+    return session_ic(p, fwd_ret, sessions, min_symbols=min_symbols).select(
+        "session", "n", pl.col("rank_ic").alias("ic")
     )
 
 
@@ -134,8 +98,10 @@ def evaluate(
     """All metrics of one set of out-of-sample predictions (rows with a null label are ignored).
 
     Keys: n, base_rate, accuracy, roc_auc, log_loss, brier, hit_rate_by_confidence (list of buckets),
-    n_symbols, and when more than one symbol is present ic_mean, ic_std, ic_t, ic_n_sessions,
-    ic_positive_share and ic_t_every_h (t-statistic on every h-th session, free of label overlap).
+    n_symbols, and the session-level IC summary of :func:`stockflow.evaluation.panel.ic_summary`
+    (ic_* = rank IC, pearson_ic_*, each with mean, std, IR and Newey-West t; ic_n_sessions,
+    ic_positive_share, ic_t_every_h). Pooled classification figures (AUC, log loss) are descriptive
+    only: rows of one session are not independent, so no test is built on them.
     """
     y = np.asarray(y, dtype=np.float64)
     p = np.asarray(p, dtype=np.float64)
@@ -148,12 +114,10 @@ def evaluate(
     out["hit_rate_by_confidence"] = hit_rate_by_confidence(y, p)
     n_symbols = len(np.unique(syms)) if syms.size else 0
     out["n_symbols"] = n_symbols
-    if n_symbols > 1:
-        daily = daily_ic(p, r, sess, min_symbols=min_symbols)
-        ics = daily.get_column("ic").to_numpy()
-        out.update(_ic_summary(ics))
-        out["ic_t_every_h"] = _ic_summary(ics[::label_horizon])["ic_t"] if label_horizon > 1 else out["ic_t"]
-    else:
-        out.update(_ic_summary(np.array([])))
-        out["ic_t_every_h"] = None
+    daily = (
+        session_ic(p, r, sess, min_symbols=min_symbols)
+        if n_symbols > 1
+        else session_ic(np.zeros(0), np.zeros(0), np.zeros(0, dtype="datetime64[D]"))
+    )
+    out.update(ic_summary(daily, label_horizon=label_horizon))
     return out

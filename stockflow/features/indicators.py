@@ -122,3 +122,15 @@ def forward_return(close: np.ndarray, horizon: int, out: np.ndarray | None = Non
         np.divide(close[horizon:], close[:-horizon], out=head)
         np.subtract(head, 1.0, out=head)
     return out
+
+
+def past_return(close: np.ndarray, k: int, out: np.ndarray | None = None) -> np.ndarray:
+    """close[t] / close[t-k] - 1, NaN on the first ``k`` rows (only past prices)."""
+    if out is None:
+        out = np.empty(close.shape[0])
+    out[: min(k, close.shape[0])] = np.nan
+    if close.shape[0] > k:
+        tail = out[k:]
+        np.divide(close[k:], close[:-k], out=tail)
+        np.subtract(tail, 1.0, out=tail)
+    return out

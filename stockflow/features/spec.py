@@ -57,8 +57,10 @@ RANK_FEATURES: Final[tuple[str, ...]] = tuple(f"{RANK_PREFIX}{f}" for f in RANKE
 #: Every feature column of :func:`stockflow.features.build_features`, in output order.
 FEATURE_COLUMNS: Final[tuple[str, ...]] = BASE_FEATURES + RANK_FEATURES
 
-#: Label columns (never features): forward return over the label horizon and its direction.
-LABEL_COLUMNS: Final[tuple[str, ...]] = ("fwd_ret", "y_up")
+#: Label columns (never features): forward return over the label horizon and its direction, the
+#: next-session return (what a daily-rebalanced book earns), and the cross-sectional labels: excess
+#: return over the universe's mean, its percentile rank, and outperformance (1/0).
+LABEL_COLUMNS: Final[tuple[str, ...]] = ("fwd_ret", "y_up", "fwd_ret_1", "fwd_excess", "fwd_rank", "y_out")
 
 #: Bars of history (including the row itself) a row needs before its features are trusted. The longest
 #: finite lookback is SMA(200) (200 bars); the recursive indicators (EMA 26, Wilder's RSI/ATR/ADX 14)

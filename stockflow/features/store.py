@@ -19,8 +19,9 @@ import pyarrow.parquet as pq
 
 from stockflow.db.base import utcnow
 from stockflow.errors import DataError
-from stockflow.features.build import OUTPUT_COLUMNS, FeatureResult
-from stockflow.features.spec import FEATURE_SET_VERSION, spec_fingerprint
+from stockflow.features.build import FeatureResult, output_columns
+from stockflow.features.sets import feature_set
+from stockflow.features.spec import FEATURE_SET_VERSION
 
 if TYPE_CHECKING:
     from stockflow.config import Settings
@@ -42,7 +43,7 @@ def save_features(result: FeatureResult, settings: Settings) -> Path:
     frame = result.frame
     meta: dict[str, Any] = {
         "feature_set_version": result.feature_set_version,
-        "spec_fingerprint": spec_fingerprint(),
+        "spec_fingerprint": feature_set(result.feature_set_version).fingerprint(),
         "label_horizon": result.label_horizon,
         "rows": frame.height,
         "symbols": result.symbols,
@@ -85,7 +86,7 @@ def load_features(
     Raises :class:`DataError` when the file is missing, was written by a different feature set or spec,
     or with a label horizon other than ``settings.features.label_horizon``.
     """
-    version = version or FEATURE_SET_VERSION
+    version = version or settings.features.feature_set_version
     path = feature_dir(settings, version) / FILE_NAME
     if not path.exists():
         raise DataError(
@@ -100,7 +101,7 @@ def load_features(
             location=str(path),
             rule="feature_set_version",
         )
-    if version == FEATURE_SET_VERSION and meta.get("spec_fingerprint") != spec_fingerprint():
+    if meta.get("spec_fingerprint") != feature_set(version).fingerprint():
         raise DataError(
             "feature file was built by different feature code under the same version; rebuild it",
             location=str(path),
@@ -121,7 +122,8 @@ def load_features(
     if end:
         lf = lf.filter(pl.col("session") <= end)
     frame = lf.collect()
-    missing = [c for c in OUTPUT_COLUMNS if c not in frame.columns]
+    cols = output_columns(version)
+    missing = [c for c in cols if c not in frame.columns]
     if missing:
         raise DataError(f"feature file lacks columns {missing}", location=str(path), rule="schema")
-    return frame.select(OUTPUT_COLUMNS)
+    return frame.select(cols)

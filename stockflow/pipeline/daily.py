@@ -193,15 +193,20 @@ class ModelChoice:
 def no_model_message(engine: Engine) -> str:
     """Why there is no champion and what a person can do about it."""
     from stockflow import registry
+    from stockflow.retrain import latest_retrain
 
     models = registry.list_models(engine, limit=5)
+    run = latest_retrain(engine)
     if not models:
         why = "no model was ever trained"
+    elif run is not None and run.reason:
+        # The retrain's own decision names the gate that refused (control leak, IC, portfolio, margin).
+        why = f"the last retrain promoted nothing: {run.reason.removeprefix('nothing promoted: ')}"
     else:
         best = registry.best_challenger(engine)
         gate = (best.metrics.get("gate") or {}) if best else {}
         reason = gate.get("reason") if isinstance(gate, dict) else None
-        why = "the last retrain found no model better than the baselines" + (
+        why = "no retrain decision is recorded" + (
             f" (best challenger {best.version}: {reason})" if best else ""
         )
     return (

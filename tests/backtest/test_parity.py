@@ -60,6 +60,8 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         "STOCKFLOW_BROKER__COMMISSION_PER_ORDER": "1.0",
         "STOCKFLOW_BROKER__COMMISSION_PER_SHARE": "0.005",
         "STOCKFLOW_BROKER__COMMISSION_PCT": "0.0002",
+        # The scenario (a model on next-day direction with signal exits) was built for a 1-session label.
+        "STOCKFLOW_FEATURES__LABEL_HORIZON": "1",
     }.items():
         mp.setenv(k, v)
     settings = load_settings()

@@ -132,7 +132,7 @@ def test_hit_rate_buckets() -> None:
 
 
 def test_comparison_table_with_baselines_and_shuffled_control(panel: pl.DataFrame) -> None:
-    frame = build_features(panel, FeatureSettings())
+    frame = build_features(panel, FeatureSettings(label_horizon=1))
     # A cheat model sees the label through fwd_ret: the comparison must show skill where there is some.
     # The shuffled control of the real-feature model must come out at chance.
     cheat = frame.with_columns((pl.col("fwd_ret").fill_null(0.0) * 100).alias("peek"))
@@ -148,7 +148,8 @@ def test_comparison_table_with_baselines_and_shuffled_control(panel: pl.DataFram
     )
     t = {r["model"]: r for r in comp.table.iter_rows(named=True)}
     assert list(comp.table["kind"].unique(maintain_order=True)) == ["model", "control", "baseline"]
-    assert set(t) == {"logit", "cheat", "shuffled_control(logit)", "always_up", "yesterday", "momentum"}
+    assert set(t) == {"logit", "cheat", "shuffled_control(logit)", "always_up", "yesterday", "momentum",
+                      "reversal"}  # fmt: skip
     assert t["cheat"]["accuracy"] > 0.95 and t["cheat"]["ic_mean"] > 0.8
     control = t["shuffled_control(logit)"]
     assert abs(control["roc_auc"] - 0.5) < 0.05 and abs(control["ic_t"] or 0) < 3

@@ -38,7 +38,7 @@ def test_missing_or_mismatched_store_is_refused(settings: Settings, aapl: pl.Dat
     with pytest.raises(DataError, match="stockflow features"):
         load_features(settings)
     save_features(build_features_report(aapl, settings.features), settings)
-    other = load_settings(data_dir=settings.data_dir, features={"label_horizon": 5})
+    other = load_settings(data_dir=settings.data_dir, features={"label_horizon": 3})
     with pytest.raises(DataError, match="label horizon"):
         load_features(other)
     # A file put under another version's directory is refused by its recorded version.

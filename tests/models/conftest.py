@@ -16,7 +16,11 @@ from stockflow.features import FEATURE_COLUMNS, FEATURE_SET_VERSION, build_featu
 from stockflow.store.bars import store_bars
 from tests.models.synth import synthetic_bars
 
-SYMBOLS = ("AAA", "BBB", "CCC")
+#: Ten symbols: enough of a cross-section for a top-3 portfolio and per-session rank ICs (no DDD/EEE:
+#: tests ask for those as symbols without bars).
+SYMBOLS = ("AAA", "BBB", "CCC", "FFF", "GGG", "HHH", "III", "JJJ", "KKK", "LLL")
+#: The top-k book of the promotion gate, sized for ten symbols.
+SMALL_PORTFOLIO: dict[str, Any] = {"top_k": 3, "hold_buffer": 1, "max_changes": 2}
 
 #: Walk-forward sized for ~900 synthetic sessions: 2 folds of 60 test sessions, 50 validation sessions.
 SMALL_MODELS: dict[str, Any] = {
@@ -41,6 +45,7 @@ def small_settings(tmp_path: Path, **overrides: Any) -> Settings:
         reports_dir=tmp_path / "reports",
         data={"symbols": list(SYMBOLS)},
         models=models,
+        portfolio={**SMALL_PORTFOLIO, **overrides.pop("portfolio", {})},
         drift={"reference_days": 50, "current_days": 20, **overrides.pop("drift", {})},
         **overrides,
     )
@@ -66,9 +71,9 @@ def reversal_bars() -> pl.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def continuation_bars() -> pl.DataFrame:
-    """A panel with one-day continuation: the 'yesterday' baseline has the edge here."""
-    return synthetic_bars(SYMBOLS, 900, reversal=-0.3, seed=1)
+def random_walk_bars() -> pl.DataFrame:
+    """A panel of pure random walks: nothing to learn, no model may be promoted on it."""
+    return synthetic_bars(SYMBOLS, 900, reversal=0.0, seed=1)
 
 
 @pytest.fixture(scope="session")

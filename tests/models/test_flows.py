@@ -12,7 +12,7 @@ from sqlalchemy import select
 from stockflow.config import load_settings
 from stockflow.db import make_engine, transaction, upgrade
 from stockflow.db.models_ml import DriftReportRow
-from tests.models.conftest import SMALL_MODELS, SYMBOLS, store
+from tests.models.conftest import SMALL_MODELS, SMALL_PORTFOLIO, SYMBOLS, store
 
 
 def _artifact(key: str) -> object | None:
@@ -38,6 +38,7 @@ def test_retrain_then_monitor_flows(
         "STOCKFLOW_REPORTS_DIR": str(tmp_path / "reports"),
         "STOCKFLOW_DATA__SYMBOLS": json.dumps(list(SYMBOLS)),
         "STOCKFLOW_MODELS": json.dumps({**SMALL_MODELS, "n_folds": 1}),
+        "STOCKFLOW_PORTFOLIO": json.dumps(SMALL_PORTFOLIO),
         "STOCKFLOW_DRIFT__REFERENCE_DAYS": "50",
         "STOCKFLOW_DRIFT__DRIFT_SHARE_THRESHOLD": "0.0",
     }

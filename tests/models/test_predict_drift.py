@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from stockflow.predict import predict_latest, run_predict
 from stockflow.registry import NoChampionError
 from stockflow.retrain import REFERENCE_FILE, train_config
 from stockflow.training import Recipe, final_window, fit_recipes, reference_frame
-from tests.models.conftest import small_settings, store
+from tests.models.conftest import SYMBOLS, small_settings, store
 from tests.models.synth import synthetic_bars
 
 
@@ -77,6 +78,10 @@ def test_predictions_are_stored_once_and_problems_are_skips(
     for p in first.predictions:
         assert 0 <= p.probability <= 1 and p.confidence == pytest.approx(abs(2 * p.probability - 1))
         assert p.model_version == "v-test"
+        # Cross-sectional outputs, stored with the row: the score ranks like the probability.
+        assert p.prob_outperform == p.probability
+        assert p.score == pytest.approx(math.log(p.probability / (1 - p.probability)), abs=1e-6)
+        assert math.isfinite(p.expected_excess)
     again = predict_latest(ml_settings, engine, symbols)
     assert again == first.predictions
     with transaction(engine) as s:
@@ -114,7 +119,7 @@ def test_drift_report_is_written_and_stored(
     assert "<html" in html.read_text()[:2000].lower()
     assert res.url == f"http://127.0.0.1:8765/drift/{html.name}" == report_url(ml_settings, html)
     assert set(res.column_scores) >= {"ret_1", "rsi_14", "prediction"}
-    assert res.n_current == 3 * 20 and res.n_reference == 3 * 50
+    assert res.n_current == len(SYMBOLS) * 20 and res.n_reference == len(SYMBOLS) * 50
     with transaction(engine) as s:
         row = s.scalars(select(DriftReportRow)).one()
         assert row.drift_share == pytest.approx(res.drift_share) and row.model_version == "v-test"

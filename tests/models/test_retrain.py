@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
+from models.cards import gate_summary
 from stockflow import registry
 from stockflow.config import Settings
 from stockflow.db import transaction
@@ -38,6 +39,11 @@ def test_retrain_promotes_a_better_model_then_keeps_it_within_the_margin(
     champ = registry.champion(sqlite_engine)
     assert champ is not None and champ.version == first.candidate and champ.gate_passed
     assert champ.reason == first.reason and champ.promoted_at is not None
+    # Each gate's figures are stored with the model and shown by `stockflow models list`.
+    gate = champ.metrics["gate"]
+    assert gate["figures"]["ic_vs_momentum"]["diff_t"] >= 2 and gate["figures"]["portfolio"]["ir"] > 0
+    shown = gate_summary(gate)
+    assert "control rank-IC t" in shown and "vs reversal" in shown and "top-k net excess" in shown
     art = Path(champ.artifact_path)
     assert (
         (art / "card.json").is_file()
@@ -56,14 +62,15 @@ def test_retrain_promotes_a_better_model_then_keeps_it_within_the_margin(
     assert statuses[first.candidate] == "champion" and list(statuses.values()).count("champion") == 1
 
 
-def test_a_model_worse_than_the_baselines_is_not_promoted(
-    ml_settings: Settings, sqlite_engine: Engine, continuation_bars: pl.DataFrame
+def test_a_model_without_skill_is_not_promoted_and_the_reason_names_the_gate(
+    ml_settings: Settings, sqlite_engine: Engine, random_walk_bars: pl.DataFrame
 ) -> None:
-    # One-day continuation: the 'yesterday' rule is the better predictor here.
-    store(sqlite_engine, continuation_bars)
+    # Pure random walks: the control is at chance, and so is the model: the IC gate refuses it.
+    store(sqlite_engine, random_walk_bars)
     rep = run_retrain(ml_settings, sqlite_engine, kinds=["lightgbm"])
     assert not rep.promoted and registry.champion(sqlite_engine) is None
-    assert "no challenger beat the baselines" in rep.reason and "yesterday" in rep.reason
+    assert rep.reason.startswith("nothing promoted: best challenger lightgbm failed: ")
+    assert "with session-level significance" in rep.reason and "beats every baseline" not in rep.reason
     best = registry.best_challenger(sqlite_engine)
     assert best is not None and best.version == rep.challengers["lightgbm"] and best.gate_passed is False
     with pytest.raises(ModelError, match="did not pass the promotion gate"):
