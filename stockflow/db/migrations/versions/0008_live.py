@@ -10,7 +10,7 @@ from alembic import op
 from stockflow.db.base import UTCDateTime
 
 revision = "0008_live"
-down_revision = "0005_pipeline"
+down_revision = "0006_ml_panel"
 branch_labels = None
 depends_on = None
 
