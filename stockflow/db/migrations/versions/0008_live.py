@@ -1,7 +1,7 @@
 """live trading: corporate actions applied to the ledger, and the paper broker's own announcements.
 
 Revision ID: 0008_live
-Revises: 0005_pipeline
+Revises: 0006_ml_panel
 """
 
 import sqlalchemy as sa

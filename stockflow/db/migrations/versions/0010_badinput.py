@@ -1,7 +1,7 @@
 """bad input: restated bars kept in an audit table, quarantine rows released, run owners (crash marks).
 
 Revision ID: 0010_badinput
-Revises: 0005_pipeline
+Revises: 0008_live
 """
 
 import sqlalchemy as sa
