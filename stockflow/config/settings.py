@@ -21,6 +21,7 @@ from stockflow.config.sections import (
     DriftSettings,
     FeatureSettings,
     ModelSettings,
+    PortfolioSettings,
     RiskSettings,
     ServerSettings,
     TradingSettings,
@@ -64,6 +65,7 @@ class Settings(BaseSettings):
     risk: RiskSettings = RiskSettings()
     broker: BrokerSettings = BrokerSettings()
     trading: TradingSettings = TradingSettings()
+    portfolio: PortfolioSettings = PortfolioSettings()
     backtest: BacktestSettings = BacktestSettings()
     server: ServerSettings = ServerSettings()
 

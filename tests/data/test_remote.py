@@ -211,3 +211,21 @@ def test_yfinance_failures_are_errors_never_empty_success(sqlite_engine: Engine,
             end=DAYS[5],
             http_session=_yahoo_session(),
         )
+
+
+def test_alpaca_up_to_date_store_is_a_normal_day(
+    sqlite_engine: Engine, tmp_path: Path, fake_alpaca: tuple[FakeAlpacaData, str]
+) -> None:
+    """Issue 10 defect 5: a fetch that finds no new bar for any symbol (the store is up to date) is a
+    normal day with nothing new, not "nothing could be fetched"; an unknown symbol is still an error."""
+    fake, url = fake_alpaca
+    _fill(fake, DAYS[:10])
+    settings = alpaca_settings(tmp_path, url)
+    first = run_ingest(settings, sqlite_engine, source="alpaca", symbols=["AAPL", "MSFT"], start=DAYS[0])
+    assert first.rows_stored == 20
+    again = run_ingest(settings, sqlite_engine, source="alpaca", symbols=["AAPL", "MSFT"], start=DAYS[0])
+    assert again.rows_stored == 0 and not again.symbols_failed
+    mixed = run_ingest(
+        settings, sqlite_engine, source="alpaca", symbols=["AAPL", "MSFT", "ZZZZ"], start=DAYS[0]
+    )
+    assert list(mixed.symbols_failed) == ["ZZZZ"]
