@@ -75,12 +75,13 @@ class BookRules:
     @property
     def k(self) -> int:
         """Names in the target book: ``top_k`` capped by ``max_open_positions``."""
-        return max(1, min(self.top_k, self.max_open_positions))
+        return min(self.top_k, self.max_open_positions)
 
     @property
     def weight_cap(self) -> float:
         """The most one name may weigh: ``min(max_position_weight, max_total_exposure / k)``."""
-        return min(self.max_position_weight, self.max_total_exposure / self.k)
+        # Rounded so that 0.3 / 3 is 0.1, not 0.09999999999999999 (one share less at round prices).
+        return min(self.max_position_weight, round(self.max_total_exposure / self.k, 12))
 
 
 @dataclass(frozen=True, slots=True)
