@@ -39,13 +39,28 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Prediction:
-    """P(up) of one symbol for the session after ``session``'s close, by one model version."""
+    """P(up) of one symbol for the session after ``session``'s close, by one model version.
+
+    ``score`` ranks symbols against each other (higher is better), ``prob_outperform`` is the calibrated
+    probability of beating the universe and ``expected_excess`` the expected excess return. (Minimal
+    stand-ins in the trading branch, issue 9b: score = prob_outperform = probability, expected excess 0;
+    the models side, issue 9a, computes them.)
+    """
 
     symbol: str
     session: dt.date
     model_version: str
     probability: float
     confidence: float
+    score: float = float("nan")
+    prob_outperform: float = float("nan")
+    expected_excess: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.score != self.score:  # NaN: not given
+            object.__setattr__(self, "score", self.probability)
+        if self.prob_outperform != self.prob_outperform:
+            object.__setattr__(self, "prob_outperform", self.probability)
 
 
 @dataclass(frozen=True)
