@@ -163,8 +163,11 @@ def compose_message(summary: TradeSummary, *, choice_note: str | None) -> str:
             f"top {pf['k']} book: entered {len(pf['entered'])}, exited {len(pf['exited'])}, "
             f"kept {len(pf['kept'])}"
         )
-        left = len(pf["not_entered"]) + len(pf["not_exited"])
-        book += f" ({left} change(s) not made, see refusals); " if left else "; "
+        if pf["not_entered"]:
+            book += f"; not entered (no room under the risk limits, or refused): {len(pf['not_entered'])}"
+        if pf["not_exited"]:
+            book += f"; exits not sent (see refusals): {len(pf['not_exited'])}"
+        book += "; "
     msg = f"{book}{len(summary.orders_sent)} order(s) sent, {len(summary.orders_refused)} refused"
     if summary.orders_already_sent:
         msg += f", {len(summary.orders_already_sent)} already sent by an earlier run of this session"

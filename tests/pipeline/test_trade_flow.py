@@ -167,9 +167,12 @@ def test_auto_run_trades_fills_next_open_and_snapshots(clean: Engine) -> None:
     reports = Path(os.environ["STOCKFLOW_REPORTS_DIR"])
     assert (reports / "equity" / "equity-curve.png").stat().st_size > 1000
 
-    # The same session again sends no second order (deterministic client order ids).
+    # The same session again sends no second order (deterministic client order ids), and its summary
+    # does not count the first run's orders as sent (issue 10 defect 4).
     again = _run("auto").result()
     assert len(_orders(clean)) == len(sent), again["orders_sent"]
+    assert again["orders_sent"] == [], again["orders_sent"]
+    assert "0 order(s) sent" in again["message"], again["message"]
 
     # Next session: the paper broker fills at that bar's open, the snapshot shows the positions.
     nxt = _run("auto", NEXT_SESSION)
