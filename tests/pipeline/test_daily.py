@@ -18,7 +18,6 @@ from stockflow.domain.orders import Account, Order, OrderStatus, OrderType, Posi
 from stockflow.pipeline.plan import plan_orders, revalidate
 from stockflow.pipeline.session import SessionCheck, check_session
 from stockflow.pipeline.signals import Signal, book_signals
-from stockflow.portfolio import BookRules, Score, TargetBook, orders_for, target_book
 from stockflow.pipeline.store import (
     abandon_stale_approvals,
     create_approval_request,
@@ -26,6 +25,7 @@ from stockflow.pipeline.store import (
     save_signals,
     start_trade_run,
 )
+from stockflow.portfolio import BookRules, Score, TargetBook, orders_for, target_book
 from stockflow.risk.state import StateInfo
 from stockflow.store.bars import store_bars
 
@@ -103,7 +103,7 @@ def test_hybrid_plan_routes_sizes_and_refuses_with_reasons() -> None:
     # protective stop rests for the same shares; AAA (0.9) too; BBB... in the band wait for a person.
     assert auto["HLD"].request.intent == "exit" and auto["HLD"].request.qty == 10
     assert "AAA" in auto and "CCC" in approval and "BBB" not in approval
-    assert plan.decisions and [d.request.intent for d in plan.decisions][0] == "exit"  # exits first
+    assert plan.decisions and plan.decisions[0].request.intent == "exit"  # exits first
     aaa = auto["AAA"].proposed
     assert aaa.rank == 1 and aaa.score == pytest.approx(0.9) and aaa.expected_excess == pytest.approx(0.004)
     assert aaa.qty * aaa.reference_price <= 0.20 / 3 * 10_000  # the book's weight cap
@@ -227,7 +227,7 @@ def test_orders_already_sent_by_an_earlier_run_are_not_counted_as_sent() -> None
         ExecutionResult(req, "already_submitted", order=cancelled),
         ExecutionResult(now_sent, "submitted"),
     ]
-    sent, already, refused = order_rows(plan, results)
+    sent, already, _ = order_rows(plan, results)
     assert [r["symbol"] for r in sent] == [now_sent.symbol]
     assert [(r["symbol"], r["status"]) for r in already] == [(req.symbol, "canceled")]
     summary = TradeSummary("auto", 1, None, orders_sent=tuple(sent), orders_already_sent=tuple(already))

@@ -79,7 +79,10 @@ def test_top_k_is_capped_by_max_open_positions_and_settings_are_validated(
     ):
         with pytest.raises(Exception, match=name):
             Settings(portfolio=bad)  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="portfolio.top_k"):
+    monkeypatch.setenv("STOCKFLOW_PORTFOLIO__TOP_K", "0")
+    with pytest.raises(ConfigError, match=r"portfolio\.top_k"):
+        load_settings()
+    with pytest.raises(ConfigError, match=r"portfolio\.top_k"):
         target_book({}, {}, {}, equity=1.0, cash=1.0, rules=rules(top_k=0, max_open_positions=0))
 
 
@@ -103,7 +106,7 @@ score_maps = st.dictionaries(
     equity=st.floats(1_000, 1_000_000),
     cash_share=st.floats(0, 1),
 )
-def test_book_never_breaks_k_a_risk_limit_or_the_change_bound(
+def test_book_never_breaks_k_a_risk_limit_or_the_change_bound(  # noqa: PLR0917 (hypothesis arguments)
     sc: dict[str, float],
     book: dict[str, float],
     prices: list[float],
