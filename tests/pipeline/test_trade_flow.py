@@ -327,3 +327,16 @@ def test_prefect_timeout_backstop_still_reports_expiry() -> None:
     state = waits(return_state=True)
     assert seen and seen[0].expired and seen[0].how == "prefect_timeout" and seen[0].answer is None
     assert state.is_failed() and "never resumed" in (state.message or "")
+
+
+def test_empty_universe_means_every_symbol_the_source_holds(
+    clean: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``data.symbols: []`` is documented as "every symbol the source offers"; the trade flow used to
+    refuse it ("no symbols to trade") after a traceback."""
+    monkeypatch.setenv("STOCKFLOW_DATA__SYMBOLS", "[]")
+    state = _run("auto")
+    assert state.is_completed(), state.message
+    summary = state.result()
+    assert set(summary["symbols"]) > {"AAPL", "GOOG", "IBM", "MSFT"}  # every symbol of the sample
+    assert summary["predictions"] >= 3 and summary["portfolio"]["k"] >= 1
