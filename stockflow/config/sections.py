@@ -195,7 +195,8 @@ class BrokerSettings(Section):
 
 
 class TradingSettings(Section):
-    """Trading modes and approval."""
+    """Trading modes and approval. The live run trades the top-k book (``portfolio``); the thresholds
+    below drive only the backtester's older per-symbol ML rule (``MLStrategy`` without ``book_rules``)."""
 
     mode: Literal["auto", "manual", "hybrid"] = "auto"
     auto_threshold: float = Field(0.8, ge=0, le=1)
