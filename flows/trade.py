@@ -92,14 +92,7 @@ def _finish(settings: Any, engine: Any, summary: TradeSummary, *, status: str) -
 
 
 def _run(
-    settings: Any,
-    engine: Any,
-    s: TradeSummary,
-    *,
-    mode: str,
-    source: Source,
-    as_of: dt.date | None,
-    lock: Any,
+    settings: Any, engine: Any, s: TradeSummary, *, mode: str, source: Source, as_of: Any, lock: Any
 ) -> State[Any]:
     from stockflow.pipeline.model_choice import choose_or_train
     from stockflow.pipeline.outcomes import final_summary, outcome_of, stop_row
@@ -107,108 +100,47 @@ def _run(
     from stockflow.pipeline.session import stored_symbols
     from stockflow.pipeline.store import load_signals, update_trade_run
 
-    broker = _broker(settings, engine)
     # The ingest flow as a subflow: fetch, Great Expectations validation, store and quarantine.
     report = ingest_flow(source=source, symbols=list(s.symbols) or None)
     syms = list(s.symbols) or stored_symbols(engine, report.symbols_ok)
-    s = s.with_(
-        symbols=tuple(syms),
-        rows_ingested=report.rows_stored,
-        rows_new=report.rows_new,
-        symbols_failed=dict(report.symbols_failed),
-    )
+    s = s.with_(symbols=tuple(syms), rows_ingested=report.rows_stored, rows_new=report.rows_new,
+                symbols_failed=dict(report.symbols_failed))  # fmt: skip
     sc = t.check_session_task(engine, syms, source=source, as_of=as_of)
     s = s.with_(expected_session=sc.expected.isoformat(), stale=dict(sc.stale))
     update_trade_run(engine, s.trade_run_id, expected_session=sc.expected if sc.ok else None)
     if not sc.ok:
         _finish(settings, engine, s := s.with_(outcome="Stale", message=sc.message), status="refused")
         return Failed(message=sc.message, data=s.as_dict())
-    key = run_key(sc.expected)
-    market = t.market_task(settings, engine, broker, symbols=syms, session_check=sc)
-    sor = t.start_of_run_task(settings, engine, broker, market=market, run_id=key)
+    ctx = t.RunContext(settings, engine, _broker(settings, engine), s.trade_run_id, s.flow_run_id, mode,
+                       run_key(sc.expected), sc)  # fmt: skip
+    market = t.market_task(ctx, syms)  # the market, read once
+    sor = t.start_of_run_task(ctx, market)
     choice = choose_or_train(settings, engine, syms, sc.expected, choose=t.choose_model_task, train=_retrain)
-    s = s.with_(
-        stops=tuple(stop_row(st) for st in sor.stops),
-        trading_state=sor.state.state.value,
-        model_version=choice.entry.version if choice.entry else None,
-        signal_source=choice.source,
-    )
+    version = choice.entry.version if choice.entry else None
+    s = s.with_(stops=tuple(stop_row(x) for x in sor.stops), trading_state=sor.state.state.value,
+                model_version=version, signal_source=choice.source)  # fmt: skip
     update_trade_run(engine, s.trade_run_id, model_version=s.model_version)
     if choice.entry is None:
-        t.reconcile_task(engine, broker, run_id=key)
-        snap = t.snapshot_task(
-            settings,
-            engine,
-            broker,
-            session=sc.expected,
-            trade_run_id=s.trade_run_id,
-            flow_run_id=s.flow_run_id,
-        )
-        _finish(
-            settings,
-            engine,
-            s := s.with_(outcome="NoModel", message=choice.message, snapshot=snap),
-            status="completed",
-        )
+        t.reconcile_task(ctx)
+        s = s.with_(outcome="NoModel", message=choice.message, snapshot=t.snapshot_task(ctx))
+        _finish(settings, engine, s, status="completed")
         return Completed(name="NoModel", message=choice.message, data=s.as_dict())
-    stage = t.book_task(settings, engine, choice, market=market, sor=sor)
-    plan = t.risk_task(
-        settings,
-        engine,
-        trade_run_id=s.trade_run_id,
-        run_id=key,
-        mode=mode,
-        stage=stage,
-        sor=sor,
-        market=market,
-        session_check=sc,
-    )
-    results = t.execute_task(
-        settings,
-        engine,
-        broker,
-        trade_run_id=s.trade_run_id,
-        planned=plan.auto,
-        run_id=key,
-        session=sc.expected,
-    )
+    stage = t.book_task(ctx, choice, market, sor)
+    plan = t.risk_task(ctx, stage, sor, market)
+    results = t.execute_task(ctx, plan.auto)
     approval = None
     if plan.approval:
-        approval = t.approval_round(
-            settings,
-            engine,
-            broker,
-            plan,
-            trade_run_id=s.trade_run_id,
-            flow_run_id=s.flow_run_id,
-            run_id=key,
-            mode=mode,
-            session_check=sc,
-            equity=float(sor.account.equity),
-            sent_before=sum(1 for r in results if r.sent),
-            lock=lock,
-        )
-    t.reconcile_task(engine, broker, run_id=key)
-    snap = t.snapshot_task(
-        settings, engine, broker, session=sc.expected, trade_run_id=s.trade_run_id, flow_run_id=s.flow_run_id
-    )
-    s = final_summary(
-        s,
-        stage=stage,
-        plan=plan,
-        results=results,
-        approval=approval,
-        choice=choice,
-        snapshot=snap,
-        signal_rows=load_signals(engine, s.trade_run_id),
-    )
+        sent = sum(1 for r in results if r.sent)
+        approval = t.approval_round(ctx, plan, equity=float(sor.account.equity), sent_before=sent, lock=lock)
+    t.reconcile_task(ctx)
+    snap, rows = t.snapshot_task(ctx), load_signals(engine, s.trade_run_id)
+    s = final_summary(s, stage=stage, plan=plan, results=results, approval=approval, choice=choice,
+                      snapshot=snap, signal_rows=rows)  # fmt: skip
     outcome, name, status = outcome_of(approval.status if approval else None)
     _finish(settings, engine, s := s.with_(outcome=outcome), status=status)
-    return (
-        Completed(name=name, message=s.message, data=s.as_dict())
-        if name
-        else Completed(message=s.message, data=s.as_dict())
-    )
+    if name is not None:
+        return Completed(name=name, message=s.message, data=s.as_dict())
+    return Completed(message=s.message, data=s.as_dict())
 
 
 def _broker(settings: Any, engine: Any) -> Any:

@@ -38,6 +38,25 @@ if TYPE_CHECKING:
 TRADING_TAG = "stockflow-trading"
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What every stage of one trade run shares once the session is known."""
+
+    settings: Settings
+    engine: Engine
+    broker: Broker
+    trade_run_id: int
+    flow_run_id: str | None
+    mode: str
+    run_id: str  # stable per session: makes the client order ids (see ``pipeline.plan.run_key``)
+    session_check: SessionCheck
+
+    @property
+    def session(self) -> dt.date:
+        """The expected session."""
+        return self.session_check.expected
+
+
 @task(name="check-session", cache_policy=NO_CACHE)
 def check_session_task(
     engine: Engine, symbols: list[str], *, source: str, as_of: dt.date | None
@@ -52,37 +71,42 @@ def check_session_task(
 
 
 @task(name="read-market", cache_policy=NO_CACHE)
-def market_task(
-    settings: Settings, engine: Engine, broker: Broker, *, symbols: list[str], session_check: SessionCheck
-) -> MarketView:
+def market_task(ctx: RunContext, symbols: list[str]) -> MarketView:
     """Read the market once: the bars of the universe and the holdings from the earliest session any
     stage needs (the paper broker's last processed session; the features' history) to the session."""
     from stockflow.pipeline.market import history_start, read_market
 
-    session = session_check.expected
-    start = history_start(settings, session, 260)
+    broker, session = ctx.broker, ctx.session
+    start = history_start(ctx.settings, session, 260)
     last = getattr(broker, "last_session", None)  # every session since the paper broker's last one
     if isinstance(last, dt.date):
         start = min(start, last)
     held = [p.symbol for p in broker.positions()] + [o.symbol for o in broker.open_orders()]
     view = read_market(
-        engine, sorted(set(symbols) | set(held)), session=session, start=start, latest=session_check.latest
+        ctx.engine,
+        sorted(set(symbols) | set(held)),
+        session=session,
+        start=start,
+        latest=ctx.session_check.latest,
     )
     get_logger().info(f"market: {view.bars.height:,} bars of {len(view.symbols)} symbols from {start}")
     return view
 
 
 @task(name="start-of-run", tags=[TRADING_TAG], cache_policy=NO_CACHE)
-def start_of_run_task(
-    settings: Settings, engine: Engine, broker: Broker, *, market: MarketView, run_id: str
-) -> StartOfRun:
+def start_of_run_task(ctx: RunContext, market: MarketView) -> StartOfRun:
     """Paper broker fills working orders at the new bars' open; reconcile; daily-loss breaker; stops."""
     from stockflow.execution import start_of_run
 
-    last = getattr(broker, "last_session", None)
+    last = getattr(ctx.broker, "last_session", None)
     start = last if isinstance(last, dt.date) else market.session - dt.timedelta(days=10)
     sor = start_of_run(
-        engine, broker, settings.risk, run_id=run_id, session=market.session, bars=market.bars_since(start)
+        ctx.engine,
+        ctx.broker,
+        ctx.settings.risk,
+        run_id=ctx.run_id,
+        session=market.session,
+        bars=market.bars_since(start),
     )
     log = get_logger()
     log.info(f"trading state {sor.state.state.value}; breaker {'TRIPPED' if sor.breaker.tripped else 'ok'}")
@@ -112,9 +136,7 @@ class BookStage:
 
 
 @task(name="target-book", cache_policy=NO_CACHE)
-def book_task(
-    settings: Settings, engine: Engine, choice: ModelChoice, *, market: MarketView, sor: StartOfRun
-) -> BookStage:
+def book_task(ctx: RunContext, choice: ModelChoice, market: MarketView, sor: StartOfRun) -> BookStage:
     """Predictions of the chosen model (stored) -> top-k target book sized by the risk rules -> the
     orders that reach it (exits first) -> signals, with drivers for the symbols that get an order."""
     from stockflow.features import FEATURE_COLUMNS
@@ -124,8 +146,8 @@ def book_task(
     from stockflow.pipeline.signals import book_signals, feature_drivers
     from stockflow.portfolio import BookRules, Score, orders_for, target_book
 
-    log = get_logger()
-    preds, skipped = predict_for(settings, engine, choice, list(market.symbols), market.session)
+    log, settings = get_logger(), ctx.settings
+    preds, skipped = predict_for(settings, ctx.engine, choice, list(market.symbols), market.session)
     for sym, why in sorted(skipped.items())[:20]:
         log.warning(f"no prediction for {sym}: {why}")
     if len(skipped) > 20:
@@ -160,18 +182,7 @@ def book_task(
 
 
 @task(name="risk-check", cache_policy=NO_CACHE)
-def risk_task(
-    settings: Settings,
-    engine: Engine,
-    *,
-    trade_run_id: int,
-    run_id: str,
-    mode: str,
-    stage: BookStage,
-    sor: StartOfRun,
-    market: MarketView,
-    session_check: SessionCheck,
-) -> Plan:
+def risk_task(ctx: RunContext, stage: BookStage, sor: StartOfRun, market: MarketView) -> Plan:
     """Risk decides every order of the book (decisions stored with reason codes), the mode routes the
     approved ones; every signal is stored with its route and fate so far."""
     from stockflow.pipeline.outcomes import log_plan
@@ -184,35 +195,26 @@ def risk_task(
         stage.orders,
         stage.signals,
         stage.book,
-        mode=mode,
-        settings=settings,
+        mode=ctx.mode,
+        settings=ctx.settings,
         account=sor.account,
         positions=sor.positions,
         open_orders=sor.open_orders,
         state=sor.state,
         prices=market.closes,
-        session_check=session_check,
+        session_check=ctx.session_check,
     )
     if plan.decisions:
-        record_decisions(engine, run_id, list(plan.decisions), session=session_check.expected)
+        record_decisions(ctx.engine, ctx.run_id, list(plan.decisions), session=ctx.session)
     orders = {p.symbol: p.proposed for p in [*plan.auto, *plan.approval]}
     statuses = {r.symbol: (SignalStatus.REJECTED, r.reason_code, r.reason) for r in plan.refused}
-    save_signals(engine, trade_run_id, plan.routed, orders, statuses)
+    save_signals(ctx.engine, ctx.trade_run_id, plan.routed, orders, statuses)
     log_plan(plan)
     return plan
 
 
 @task(name="execute-orders", tags=[TRADING_TAG], cache_policy=NO_CACHE)
-def execute_task(
-    settings: Settings,
-    engine: Engine,
-    broker: Broker,
-    *,
-    trade_run_id: int,
-    planned: Sequence[Any],
-    run_id: str,
-    session: dt.date,
-) -> list[ExecutionResult]:
+def execute_task(ctx: RunContext, planned: Sequence[Any]) -> list[ExecutionResult]:
     """Send the orders idempotently (client order id written before the POST); wait for fills where the
     broker fills during the session; record each signal's fate."""
     from stockflow.execution import await_orders, execute_orders
@@ -221,7 +223,8 @@ def execute_task(
 
     if not planned:
         return []
-    results = execute_orders(engine, broker, [p.request for p in planned], run_id=run_id, session=session)
+    engine, broker, run_id, settings = ctx.engine, ctx.broker, ctx.run_id, ctx.settings
+    results = execute_orders(engine, broker, [p.request for p in planned], run_id=run_id, session=ctx.session)
     sent = [r.request.client_order_id for r in results if r.sent]
     if sent and settings.broker.kind == "alpaca" and settings.broker.fill_poll_s > 0:
         await_orders(engine, broker, sent, timeout_s=settings.broker.fill_poll_s, run_id=run_id)
@@ -230,7 +233,7 @@ def execute_task(
         status, code, reason = result_status(r)
         set_signal_status(
             engine,
-            trade_run_id,
+            ctx.trade_run_id,
             [r.request.symbol],
             status,
             reason_code=code,
@@ -253,19 +256,7 @@ class ApprovalRound:
 
 
 def approval_round(
-    settings: Settings,
-    engine: Engine,
-    broker: Broker,
-    plan: Plan,
-    *,
-    trade_run_id: int,
-    flow_run_id: str | None,
-    run_id: str,
-    mode: str,
-    session_check: SessionCheck,
-    equity: float,
-    sent_before: int,
-    lock: Any,
+    ctx: RunContext, plan: Plan, *, equity: float, sent_before: int, lock: Any
 ) -> ApprovalRound:
     """Pause for a person (in the flow itself: a pause cannot happen inside a task), reconcile, check
     the approved orders again with prices re-read (nothing else is), and send what still holds."""
@@ -276,22 +267,23 @@ def approval_round(
     from stockflow.pipeline.store import set_signal_status, update_trade_run
     from stockflow.risk.state import get_state
 
+    settings, engine, broker, session_check = ctx.settings, ctx.engine, ctx.broker, ctx.session_check
     clock_then = broker.clock().session
-    update_trade_run(engine, trade_run_id, status="awaiting_approval")
+    update_trade_run(engine, ctx.trade_run_id, status="awaiting_approval")
     approval = run_approval(
         engine,
         plan.approval,
-        trade_run_id=trade_run_id,
-        flow_run_id=flow_run_id,
+        trade_run_id=ctx.trade_run_id,
+        flow_run_id=ctx.flow_run_id,
         equity=equity,
         timeout_s=settings.trading.approval_timeout_s,
         poll_s=settings.trading.approval_poll_s,
-        run_label=f"{mode} mode, session {session_check.expected}",
+        run_label=f"{ctx.mode} mode, session {ctx.session}",
     )
     lock.renew()
     refused = list(approval.refused)
     results: list[ExecutionResult] = []
-    rec = reconcile_task(engine, broker, run_id=run_id)  # reconcile after every resume
+    rec = reconcile_task(ctx)  # reconcile after every resume
     if approval.approved:
         symbols = [p.symbol for p in approval.approved]
         ok, late = revalidate(
@@ -310,7 +302,7 @@ def approval_round(
         for r in late:
             set_signal_status(
                 engine,
-                trade_run_id,
+                ctx.trade_run_id,
                 [r.symbol],
                 SignalStatus.REJECTED,
                 reason_code=r.reason_code,
@@ -319,38 +311,22 @@ def approval_round(
             )
             get_logger().warning(f"approved but not sent: {r.symbol}: {r.reason}")
         refused += late
-        results = execute_task(
-            settings,
-            engine,
-            broker,
-            trade_run_id=trade_run_id,
-            planned=ok,
-            run_id=run_id,
-            session=session_check.expected,
-        )
+        results = execute_task(ctx, ok)
     return ApprovalRound(
         approval.status, approval.message, approval.plan_hash, tuple(results), tuple(refused)
     )
 
 
 @task(name="reconcile", tags=[TRADING_TAG], cache_policy=NO_CACHE)
-def reconcile_task(engine: Engine, broker: Broker, *, run_id: str) -> ReconcileReport:
+def reconcile_task(ctx: RunContext) -> ReconcileReport:
     """Reconcile account, positions and open orders with the broker (after a resume, and at the end)."""
     from stockflow.execution import reconcile
 
-    return reconcile(engine, broker, run_id=run_id)
+    return reconcile(ctx.engine, ctx.broker, run_id=ctx.run_id)
 
 
 @task(name="portfolio-snapshot", cache_policy=NO_CACHE)
-def snapshot_task(
-    settings: Settings,
-    engine: Engine,
-    broker: Broker,
-    *,
-    session: dt.date,
-    trade_run_id: int,
-    flow_run_id: str | None,
-) -> dict[str, Any]:
+def snapshot_task(ctx: RunContext) -> dict[str, Any]:
     """Snapshot account, positions and performance metrics for the session; draw the equity curve."""
     from stockflow.pipeline.portfolio import (
         build_snapshot,
@@ -360,16 +336,17 @@ def snapshot_task(
     )
     from stockflow.pipeline.report import reports_url
 
+    settings, engine, broker = ctx.settings, ctx.engine, ctx.broker
     snap = build_snapshot(
         broker=broker.name,
-        session=session,
+        session=ctx.session,
         account=broker.account(),
         positions=broker.positions(),
         history=equity_history(engine, broker.name),
         initial_cash=settings.broker.initial_cash,
         fills=broker.fills(),
     )
-    save_snapshot(engine, snap, trade_run_id=trade_run_id, flow_run_id=flow_run_id)
+    save_snapshot(engine, snap, trade_run_id=ctx.trade_run_id, flow_run_id=ctx.flow_run_id)
     page = plot_equity_curve(
         equity_history(engine, broker.name),
         settings.reports_dir / "equity",
