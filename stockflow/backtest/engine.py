@@ -33,6 +33,7 @@ import time
 import numpy as np
 import polars as pl
 
+from stockflow.backtest.book import BookSpec, TopkRule
 from stockflow.backtest.config import BacktestConfig
 from stockflow.backtest.panel import Panel, SignalPanel, align_signals, build_panel
 from stockflow.backtest.result import EXIT_REASONS, BacktestResult, build_result
@@ -100,10 +101,13 @@ class _Fills:
         }
 
 
-def simulate(panel: Panel, sig: SignalPanel, config: BacktestConfig) -> dict[str, np.ndarray]:
+def simulate(
+    panel: Panel, sig: SignalPanel, config: BacktestConfig, rule: TopkRule | None = None
+) -> dict[str, np.ndarray]:
     """Run the session loop; returns the equity-curve arrays and the fill columns.
 
-    See the module docstring for the order of events within a session.
+    See the module docstring for the order of events within a session. With ``rule`` (the live target
+    book, :mod:`stockflow.backtest.book`) step 4 is the rule's exits and sized entries instead.
     """
     n_sessions, n_symbols = panel.shape
     opn, high, low, close, valid = panel.open, panel.high, panel.low, panel.close, panel.valid
@@ -189,16 +193,12 @@ def simulate(panel: Panel, sig: SignalPanel, config: BacktestConfig) -> dict[str
                 comm = commission(q, px)
                 cost = q * px + comm
                 if cost.sum() > cash:
-                    # Not all fit: the paper broker fills in submission order (by strength, then symbol).
-                    rank = np.argsort(-sig.strength[t - 1, idx], kind="stable")
-                    idx, ref, px, q, comm, cost = (
-                        idx[rank],
-                        ref[rank],
-                        px[rank],
-                        q[rank],
-                        comm[rank],
-                        cost[rank],
+                    # Not all fit: the paper broker fills in submission order (by strength, then symbol;
+                    # a book rule's entries are already in rank order).
+                    rank = np.argsort(
+                        -sig.strength[t - 1, idx] if rule is None else np.zeros(idx.size), kind="stable"
                     )
+                    idx, ref, px, q, comm, cost = (a[rank] for a in (idx, ref, px, q, comm, cost))
                     ok = _affordable(cost, cash)
                     idx, ref, px, q, comm, cost = idx[ok], ref[ok], px[ok], q[ok], comm[ok], cost[ok]
                 if idx.size:
@@ -254,6 +254,16 @@ def simulate(panel: Panel, sig: SignalPanel, config: BacktestConfig) -> dict[str
         # 4. Decide at the close; orders fill at the next open.
         orders_left = n_symbols if max_orders is None else max_orders
         n_pend = 0
+        if rule is not None:
+            ex, order, q = rule.decide(t, held, qty, mark[t], equity=equity[t], cash=cash)
+            pend_exit[:] = False
+            pend_exit[ex[:orders_left]] = True
+            n_pend = min(ex.size, orders_left)
+            left = max(orders_left - n_pend, 0)
+            if order.size and left:
+                pend_qty[order[:left]] = q[:left]
+                pend_order = order[:left]
+            continue
         if n_held:
             np.logical_and(held, exit_wish[t], out=pend_exit)
             n_pend = int(np.count_nonzero(pend_exit))
@@ -418,15 +428,17 @@ def run_backtest(
     start: dt.date | None = None,
     end: dt.date | None = None,
     benchmarks: bool = True,
+    book: BookSpec | None = None,
 ) -> BacktestResult:
     """Backtest ``signals`` (symbol, session, signal, strength[, size]) on ``bars`` with ``config``.
 
     ``bars`` may be a canonical bar frame (cut to ``start``..``end``) or a prepared :class:`Panel`.
     Returns a :class:`BacktestResult` with the equity curve, fills, round-trip trades, metrics and,
     when ``benchmarks``, buy-and-hold and equal-weight benchmarks of the same universe and costs.
+    ``book``: trade the live top-k target book over its scores instead of ``signals``.
     """
     t0 = time.perf_counter()
     panel = bars if isinstance(bars, Panel) else build_panel(bars, start=start, end=end)
     sig = align_signals(signals, panel)
-    raw = simulate(panel, sig, config)
+    raw = simulate(panel, sig, config, TopkRule(book, panel) if book is not None else None)
     return build_result(strategy, panel, config, raw, seconds=time.perf_counter() - t0, benchmarks=benchmarks)

@@ -18,13 +18,21 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from stockflow.backtest.book import BookSpec
 from stockflow.backtest.config import BacktestConfig, Costs
 from stockflow.backtest.engine import run_backtest
 from stockflow.backtest.ensemble import Ensemble
 from stockflow.backtest.metrics import METRIC_DOCS
 from stockflow.backtest.panel import build_panel
 from stockflow.backtest.result import BacktestResult
-from stockflow.backtest.strategies import RULE_STRATEGIES, STRATEGY_NAMES, canonical_name, make_strategy
+from stockflow.backtest.strategies import (
+    RULE_STRATEGIES,
+    STRATEGY_NAMES,
+    MLStrategy,
+    canonical_name,
+    empty_signals,
+    make_strategy,
+)
 from stockflow.errors import ConfigError
 from stockflow.logs import get_logger
 
@@ -88,10 +96,11 @@ def build_signals(
     start: dt.date,
     end: dt.date,
     engine: Engine | None = None,
-) -> tuple[dict[str, pl.DataFrame], dict[str, dict[str, Any]]]:
-    """Signals and parameters of every strategy in ``strategies`` (canonical names) over ``bars``."""
+) -> tuple[dict[str, pl.DataFrame | BookSpec], dict[str, dict[str, Any]]]:
+    """Signals and parameters of every strategy in ``strategies`` (canonical names) over ``bars``; the
+    ML strategies give the live top-k book over their scores (:class:`BookSpec`) instead of signals."""
     log = get_logger()
-    signals: dict[str, pl.DataFrame] = {}
+    signals: dict[str, pl.DataFrame | BookSpec] = {}
     params: dict[str, dict[str, Any]] = {}
     rule_members = [n for n in strategies if n in RULE_STRATEGIES]
     if "ensemble" in strategies and len(rule_members) < 2:
@@ -119,8 +128,8 @@ def build_signals(
         from stockflow.backtest.walkforward import walk_forward_predictions
 
         wf = walk_forward_predictions(bars, settings, start=start, end=end)
-        ml = wf.strategy(settings, mode="auto")
-        signals["ml"] = ml.signals(bars)
+        ml = MLStrategy.topk_from_settings(settings, predictions=wf.predictions)
+        signals["ml"] = ml.book_spec(bars)
         params["ml"] = {**ml.params(), "model": wf.model_kind, "folds": [f.describe() for f in wf.folds]}
         log.info("ml: walk-forward with %d retrains", len(wf.folds))
     if "ml_champion" in strategies:
@@ -129,7 +138,7 @@ def build_signals(
         from stockflow.backtest.strategies.ml import champion_strategy
 
         champ, info = champion_strategy(settings, engine)
-        signals["ml_champion"] = champ.signals(bars)
+        signals["ml_champion"] = champ.book_spec(bars)
         params["ml_champion"] = info
     return {n: signals[n] for n in strategies}, {n: params[n] for n in strategies}
 
@@ -175,23 +184,26 @@ class Comparison:
 
 def compare(
     bars: pl.DataFrame,
-    signals: Mapping[str, pl.DataFrame],
+    signals: Mapping[str, pl.DataFrame | BookSpec],
     config: BacktestConfig,
     *,
     start: dt.date | None = None,
     end: dt.date | None = None,
     params: Mapping[str, dict[str, Any]] | None = None,
 ) -> Comparison:
-    """Backtest every signal frame on ``bars`` in ``start``..``end`` with ``config``'s costs and without."""
+    """Backtest every signal frame (or top-k book) on ``bars`` in ``start``..``end`` with ``config``'s costs
+    and without."""
     if not signals:
         raise ConfigError("strategies: nothing to compare")
     panel = build_panel(bars, start=start, end=end)
     off = config.with_costs(Costs.none())
     results: dict[str, dict[str, BacktestResult]] = {}
     benchmarks: dict[str, dict[str, BacktestResult]] = {}
-    for i, (name, sig) in enumerate(signals.items()):
-        on_r = run_backtest(panel, sig, config, strategy=name, benchmarks=i == 0)
-        off_r = run_backtest(panel, sig, off, strategy=name, benchmarks=i == 0)
+    for i, (name, given) in enumerate(signals.items()):
+        book = given if isinstance(given, BookSpec) else None
+        sig = given if isinstance(given, pl.DataFrame) else empty_signals()
+        on_r = run_backtest(panel, sig, config, strategy=name, benchmarks=i == 0, book=book)
+        off_r = run_backtest(panel, sig, off, strategy=name, benchmarks=i == 0, book=book)
         results[name] = {"on": on_r, "off": off_r}
         if i == 0:
             for b in on_r.benchmarks:

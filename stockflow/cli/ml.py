@@ -114,8 +114,15 @@ def register(app: typer.Typer) -> None:
             f"session {rep.session}, model {rep.model_version}: {len(rep.predictions)} predictions "
             f"({rep.stored} new), {len(rep.skipped)} skipped"
         )
-        for p in sorted(rep.predictions, key=lambda p: -p.probability):
-            typer.echo(f"  {p.symbol:<8} P(up) {p.probability:.4f}  confidence {p.confidence:.4f}")
+        from stockflow.portfolio.construct import CONFIDENCE_DEFINITION
+
+        typer.echo(f"  ({CONFIDENCE_DEFINITION})")
+        ranked = sorted(rep.predictions, key=lambda p: (-p.score, p.symbol))
+        for i, p in enumerate(ranked, 1):
+            typer.echo(
+                f"  #{i:<4} {p.symbol:<8} score {p.score:.4g}  expected excess {p.expected_excess:+.2%}  "
+                f"confidence P(outperform) {p.prob_outperform:.4f}"
+            )
         for sym, why in sorted(rep.skipped.items()):
             typer.echo(f"  skipped {sym}: {why}")
 

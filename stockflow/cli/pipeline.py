@@ -89,6 +89,8 @@ def _approval_helper(engine: Any, since: Any, interactive: bool, stop: threading
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
+    from stockflow.portfolio.construct import CONFIDENCE_DEFINITION
+
     typer.echo("")
     typer.secho(f"trade run: {summary.get('outcome', '?')} - {summary.get('message', '')}", bold=True)
     for key, label in (
@@ -103,10 +105,23 @@ def _print_summary(summary: dict[str, Any]) -> None:
     sig = summary.get("signals") or {}
     if sig:
         typer.echo("  signals: " + ", ".join(f"{k} {v}" for k, v in sorted(sig.items())))
-    for s in summary.get("signal_details") or []:
+    pf = summary.get("portfolio") or {}
+    if pf:
+        typer.echo(f"  portfolio (top {pf.get('k')}):")
+        for key, label in (("entered", "entered"), ("exited", "exited"), ("kept", "kept"),
+                           ("not_entered", "not entered"), ("not_exited", "not exited")):  # fmt: skip
+            if pf.get(key) or key in ("entered", "exited", "kept"):
+                typer.echo(f"    {label}: {', '.join(pf.get(key) or []) or '-'}")
+    details = summary.get("signal_details") or []
+    if details:
+        typer.echo("  " + CONFIDENCE_DEFINITION)
+    for s in details:
+        rank = "-" if s.get("rank") is None else s["rank"]
+        score = "-" if s.get("score") is None else f"{s['score']:.4g}"
+        excess = "-" if s.get("expected_excess") is None else f"{s['expected_excess']:+.2%}"
         typer.echo(
-            f"    {s['symbol']}: {s['action'].upper()} P(up)={s['probability']:.3f} "
-            f"confidence {s['confidence']:.3f} -> {s['route']}, {s['status']} ({s['reason_code']})"
+            f"    #{rank} {s['symbol']}: {s['action'].upper()} score {score}, expected excess {excess}, "
+            f"P(outperform) {s['probability']:.3f} -> {s['route']}, {s['status']} ({s['reason_code']})"
         )
     sent = summary.get("orders_sent") or []
     refused = summary.get("orders_refused") or []
@@ -116,6 +131,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
             f"    {o['side'].upper()} {o['qty']:g} {o['symbol']} "
             f"@ ~{o['reference_price']:.2f} ({o['status']})"
         )
+    already = summary.get("orders_already_sent") or []
+    if already:
+        typer.echo(f"  orders already sent by an earlier run of this session (not counted): {len(already)}")
+        for o in already:
+            typer.echo(f"    {o['side'].upper()} {o['qty']:g} {o['symbol']} ({o['status']})")
     typer.echo(f"  orders refused: {len(refused)}")
     for o in refused:
         typer.echo(f"    {o['symbol']}: {o['reason_code']} - {o['reason']}")

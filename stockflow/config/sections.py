@@ -180,16 +180,6 @@ class ModelSettings(Section):
     )
 
 
-class PortfolioSettings(Section):
-    """Top-k portfolio construction (shared by the live trade, the backtest and the promotion gate)."""
-
-    top_k: int = Field(10, ge=1, description="Symbols held: the k best scores of the session.")
-    hold_buffer: int = Field(
-        5, ge=0, description="A holding is kept while its rank stays within top_k + hold_buffer."
-    )
-    max_changes: int = Field(3, ge=0, description="Most replacements (leavers by rank) per session.")
-
-
 class DriftSettings(Section):
     """Evidently drift monitoring."""
 
@@ -268,7 +258,8 @@ class BrokerSettings(Section):
 
 
 class TradingSettings(Section):
-    """Trading modes and approval."""
+    """Trading modes and approval. The live run trades the top-k book (``portfolio``); the thresholds
+    below drive only the backtester's older per-symbol ML rule (``MLStrategy`` without ``book_rules``)."""
 
     mode: Literal["auto", "manual", "hybrid"] = "auto"
     auto_threshold: float = Field(0.8, ge=0, le=1)
@@ -305,6 +296,43 @@ class TradingSettings(Section):
             raise ValueError(
                 f"trading.approval_threshold ({self.approval_threshold}) must not exceed "
                 f"trading.auto_threshold ({self.auto_threshold})"
+            )
+        return self
+
+
+class PortfolioSettings(Section):
+    """Portfolio construction (top-k over the model's cross-sectional scores) and hybrid approval.
+
+    Each session the target book is the ``top_k`` best-scored symbols; a holding is kept while its rank
+    stays within ``top_k + hold_buffer``; at most ``max_changes`` holdings are replaced per session
+    (``None``: no bound). The book is then sized and limited by ``risk`` (at most
+    ``risk.max_open_positions`` names, each at most ``min(risk.max_position_weight,
+    risk.max_total_exposure / names)`` of equity, 2% risk at the stop...). In ``hybrid`` mode an order
+    needs a person when its calibrated probability of outperforming the universe lies in
+    ``[approval_band_low, approval_band_high]`` or its notional exceeds ``approval_notional``.
+    """
+
+    top_k: int = Field(10, ge=1, description="Names in the target book (capped by risk.max_open_positions).")
+    hold_buffer: int = Field(5, ge=0, description="A holding stays while its rank <= top_k + hold_buffer.")
+    max_changes: int | None = Field(
+        3, ge=0, description="Holdings replaced by rank per session at most (null: no bound)."
+    )
+    approval_band_low: float = Field(
+        0.45, ge=0, le=1, description="Hybrid: orders with P(outperform) in the band need a person."
+    )
+    approval_band_high: float = Field(
+        0.55, ge=0, le=1, description="Hybrid: upper end of the approval band (inclusive)."
+    )
+    approval_notional: float | None = Field(
+        5_000.0, ge=0, description="Hybrid: orders above this notional (dollars) need a person (null: never)."
+    )
+
+    @model_validator(mode="after")
+    def _band_ordered(self) -> PortfolioSettings:
+        if self.approval_band_low > self.approval_band_high:
+            raise ValueError(
+                f"portfolio.approval_band_low ({self.approval_band_low}) must not exceed "
+                f"portfolio.approval_band_high ({self.approval_band_high})"
             )
         return self
 

@@ -53,8 +53,8 @@ class SignalRow(Base):
     symbol: Mapped[str] = mapped_column(String(16))
     session: Mapped[dt.date] = mapped_column(Date)
     action: Mapped[str] = mapped_column(String(4))  # buy / sell / hold
-    probability: Mapped[float] = mapped_column(Float)  # P(up) from the model
-    confidence: Mapped[float] = mapped_column(Float)  # P(the signalled direction), in [0, 1]
+    probability: Mapped[float] = mapped_column(Float)  # P(outperform the universe), calibrated
+    confidence: Mapped[float] = mapped_column(Float)  # the same: the one meaning of confidence
     model_confidence: Mapped[float | None] = mapped_column(Float)  # the model's |2p - 1|
     model_version: Mapped[str] = mapped_column(String(64))
     drivers: Mapped[list] = mapped_column(JSON, default=list)  # [{"feature","value","z","weight"}]
@@ -72,6 +72,9 @@ class SignalRow(Base):
     decision_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    rank: Mapped[int | None] = mapped_column(Integer)  # 1 = best score of the session (issue 9)
+    score: Mapped[float | None] = mapped_column(Float)
+    expected_excess: Mapped[float | None] = mapped_column(Float)
 
 
 class ApprovalRequest(Base):

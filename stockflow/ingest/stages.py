@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from typing import Any
@@ -115,25 +116,37 @@ def _fetch_remote(
     end: dt.date | None,
     *,
     since: dt.date | None = None,
-) -> FetchResult:
+) -> tuple[FetchResult, int]:
     """Ask a remote source only for what is missing (from ``since`` on when a window is re-read):
-    symbols grouped by their first missing session."""
+    symbols grouped by their first missing session. Returns the result and how many symbols are up to
+    date (nothing after their last stored bar)."""
     last = latest_sessions(engine, symbols)
     if since is not None:
         last = {k: min(v, since - dt.timedelta(days=1)) for k, v in last.items()}
     cap = last_completed_session()
     end = min(end, cap) if end else cap
     groups: dict[dt.date | None, list[str]] = {}
+    up_to_date = 0
     for sym in symbols:
         first = last[sym] + dt.timedelta(days=1) if sym in last else start
         if start and first and first < start:
             first = start
         if first is not None and first > end:
-            continue  # up to date: nothing to ask for
+            up_to_date += 1  # nothing to ask for
+            continue
         groups.setdefault(first, []).append(sym)
     if not groups:
-        return FetchResult(bars=empty_fetch_frame())
-    return merge_results([src.fetch(syms, first, end) for first, syms in sorted(groups.items(), key=str)])
+        return FetchResult(bars=empty_fetch_frame()), up_to_date
+    res = merge_results([src.fetch(syms, first, end) for first, syms in sorted(groups.items(), key=str)])
+    # A symbol already stored for which the source has nothing after its last bar is up to date (the
+    # next session's bars are not published yet, say): a normal day, not a failure.
+    current = [s for s in res.empty if s in last]
+    if current:
+        get_logger().info("%d symbol(s) up to date: no bar after their last stored one", len(current))
+        errors = {k: v for k, v in res.errors.items() if k not in current}
+        empty = tuple(s for s in res.empty if s not in current)
+        res = dataclasses.replace(res, errors=errors, empty=empty)
+    return res, up_to_date + len(current)
 
 
 def _split_exact_duplicates(bars: pl.DataFrame) -> tuple[pl.DataFrame, list[Reject]]:
@@ -184,14 +197,15 @@ def fetch_stage(
     raw_dir = settings.data_dir / "raw" / str(ingest_run_id)
     src = get_source(source, settings, path, raw_dir=raw_dir, session=http_session)
     wanted = resolve_symbols(settings, source, symbols)
+    up_to_date = 0
     if src.local:
         result = src.fetch(wanted, start, end)
     else:
         if not wanted:
             raise SourceError(f"the {source} source needs symbols (--symbols or settings data.symbols)")
-        result = _fetch_remote(src, engine, wanted, start, end, since=since)
+        result, up_to_date = _fetch_remote(src, engine, wanted, start, end, since=since)
     bars = result.bars
-    if bars.height == 0 and result.errors and not result.rejects:
+    if bars.height == 0 and result.errors and not result.rejects and not up_to_date:
         shown = "; ".join(f"{k}: {v}" for k, v in list(result.errors.items())[:_MAX_ERRORS_SHOWN])
         raise SourceError(f"{source}: nothing could be fetched ({len(result.errors)} failures): {shown}")
     if bars.height == 0 and not result.errors and not result.rejects and src.local:

@@ -3,8 +3,10 @@
 The paused trade run saves a form built by :func:`approval_form` (a ``RunInput`` subclass made for this
 plan). Prefect's UI renders it as:
 
-- the markdown description (:func:`plan_markdown`): a table of every proposed order with symbol, side,
-  quantity, reference price, stop, confidence, risk taken and reason, plus the deadline;
+- the markdown description (:func:`plan_markdown`): a table of every proposed order in rank order with
+  rank, symbol, side, quantity, reference price, stop, score, expected excess return, P(outperform) (the
+  one meaning of confidence, defined above the table), notional, risk taken and reason, plus the
+  deadline;
 - one drop-down per order, titled ``AAPL: BUY 12 @ 151.20`` and described with confidence, risk and
   reason, with the choices ``approve`` / ``reject`` and the safe default ``reject``;
 - ``note`` (free text, optional) and ``plan_hash`` (pre-filled; it ties the answer to the plan shown).
@@ -30,6 +32,7 @@ from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field
 
 from stockflow.errors import StockflowError
+from stockflow.portfolio.construct import CONFIDENCE_DEFINITION as CONFIDENCE_TEXT
 
 Decision = Literal["approve", "reject"]
 APPROVE: Decision = "approve"
@@ -61,6 +64,9 @@ class ProposedOrder(BaseModel):
     reason: str = ""
     client_order_id: str = ""
     intent: Literal["entry", "exit"] = "entry"
+    rank: int | None = Field(None, description="1 = the best score of the session; None: not scored.")
+    score: float | None = None
+    expected_excess: float | None = Field(None, description="Expected return in excess of the universe.")
 
     @property
     def title(self) -> str:
@@ -68,12 +74,23 @@ class ProposedOrder(BaseModel):
         return f"{self.symbol}: {self.side.upper()} {self.qty:g} @ {self.reference_price:.2f}"
 
     def details(self) -> str:
-        """Confidence, risk and reason in one line."""
+        """Rank, score, expected excess, P(outperform), risk and reason in one line."""
         stop = f", stop {self.stop_price:.2f}" if self.stop_price else ""
         return (
-            f"confidence {self.confidence:.3f}; notional ${self.notional:,.2f}; risk taken "
+            f"rank {_opt(self.rank)}, score {_opt(self.score, '{:.4g}')}, expected excess "
+            f"{_opt(self.expected_excess, '{:+.2%}')}, P(outperform) {self.probability:.3f}; "
+            f"notional ${self.notional:,.2f}; risk taken "
             f"${self.risk_amount:,.2f} ({self.risk_pct:.2%} of equity){stop}; {self.intent}. {self.reason}"
         )
+
+
+def _opt(v: float | None, pattern: str = "{}") -> str:
+    return "-" if v is None else pattern.format(v)
+
+
+def in_rank_order(orders: Iterable[ProposedOrder]) -> list[ProposedOrder]:
+    """Orders by rank (best first), unscored last."""
+    return sorted(orders, key=lambda o: (o.rank is None, o.rank or 0, o.symbol))
 
 
 def plan_hash(orders: Iterable[ProposedOrder]) -> str:
@@ -130,6 +147,7 @@ def approval_form(orders: Sequence[ProposedOrder], plan_hash_: str, description:
     pre-filled, ``note`` optional, and ``description`` (markdown) shown above the form."""
     if len({o.symbol for o in orders}) != len(orders):
         raise ApprovalError("an approval plan holds at most one order per symbol")
+    orders = in_rank_order(orders)
     fields: dict[str, Any] = {
         "plan_hash": (
             str,
@@ -172,15 +190,20 @@ def plan_markdown(
         "Orders not approved by then **expire and are not sent**. Equity "
         f"${equity:,.2f}. Plan hash `{plan_hash_}`.",
         "",
-        "| symbol | side | qty | reference price | stop | confidence | risk taken | reason |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        f"In rank order. {CONFIDENCE_TEXT}.",
+        "",
+        "| rank | symbol | side | qty | reference price | stop | score | expected excess | P(outperform) "
+        "| notional | risk taken | reason |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    for o in orders:
+    for o in in_rank_order(orders):
         stop = f"{o.stop_price:.2f}" if o.stop_price else "-"
         reason = o.reason.replace("|", "/").replace("\n", " ")
         lines.append(
-            f"| {o.symbol} | {o.side.upper()} | {o.qty:g} | {o.reference_price:.2f} | {stop} | "
-            f"{o.confidence:.3f} | ${o.risk_amount:,.2f} ({o.risk_pct:.2%}) | {reason} |"
+            f"| {_opt(o.rank)} | {o.symbol} | {o.side.upper()} | {o.qty:g} | {o.reference_price:.2f} | "
+            f"{stop} | "
+            f"{_opt(o.score, '{:.4g}')} | {_opt(o.expected_excess, '{:+.2%}')} | {o.probability:.3f} | "
+            f"${o.notional:,.2f} | ${o.risk_amount:,.2f} ({o.risk_pct:.2%}) | {reason} |"
         )
     lines += [
         "",

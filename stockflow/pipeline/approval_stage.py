@@ -20,8 +20,8 @@ from sqlalchemy import Engine
 from stockflow.db.base import utcnow
 from stockflow.logs import get_logger
 from stockflow.pipeline.approval import approval_form, plan_hash, plan_markdown
-from stockflow.pipeline.daily import PlannedOrder, Refusal
 from stockflow.pipeline.pause import grace_seconds, wait_for_approval
+from stockflow.pipeline.plan import PlannedOrder, Refusal
 from stockflow.pipeline.signals import SignalStatus
 from stockflow.pipeline.store import (
     close_approval_request,

@@ -1,17 +1,15 @@
-"""Trading modes: which signals trade on their own, which wait for a person, which are ignored.
+"""Trading modes: which of the target book's orders go out on their own and which wait for a person.
 
-- ``auto``: every BUY/SELL signal whose confidence reaches ``trading.auto_threshold`` trades (after
-  risk); the rest are ignored. No person involved.
-- ``manual``: every order needs approval: BUY/SELL signals whose confidence reaches
-  ``trading.approval_threshold`` are proposed; the rest are ignored.
-- ``hybrid``: confidence >= ``auto_threshold`` trades on its own; ``approval_threshold`` <= confidence
-  < ``auto_threshold`` waits for approval; below is ignored.
+The orders are the difference between the target book and the current one (exits first), already
+sized and checked by risk. Then:
 
-Exits (a SELL that closes a held long because P(up) fell below ``trading.exit_threshold``) reduce risk:
-they trade on their own in ``auto`` and ``hybrid`` whatever their confidence (as the backtester exits),
-and need approval in ``manual`` like every order. HOLD is always ignored.
-These are the same thresholds the backtester applies (auto -> auto_threshold, approve-all ->
-approval_threshold), so a backtest of the ML strategy matches what the live loop would do.
+- ``auto``: every order is sent. No person involved.
+- ``manual``: every order needs approval.
+- ``hybrid``: an order needs approval when the model is unsure about it (its P(outperform), the one
+  meaning of confidence, lies in ``[portfolio.approval_band_low, portfolio.approval_band_high]``) or
+  when it is large (notional above ``portfolio.approval_notional``); the rest are sent.
+
+A symbol with no order (kept, not in the top k, or no room left) is ``ignored`` with the reason.
 """
 
 from __future__ import annotations
@@ -20,16 +18,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from stockflow.config.sections import TradingSettings
+from stockflow.config.sections import PortfolioSettings
 from stockflow.errors import ConfigError
-from stockflow.pipeline.signals import Action, Signal
+from stockflow.pipeline.signals import Signal
 
 Mode = Literal["auto", "manual", "hybrid"]
 MODES: tuple[str, ...] = ("auto", "manual", "hybrid")
 
 
 class Route(StrEnum):
-    """Where a signal goes."""
+    """Where a signal's order goes."""
 
     AUTO = "auto"
     APPROVAL = "approval"
@@ -53,43 +51,26 @@ def check_mode(mode: str) -> Mode:
     return mode  # type: ignore[return-value]
 
 
-def route_signal(signal: Signal, mode: Mode, settings: TradingSettings) -> Routed:
-    """The route of one signal under ``mode`` and the thresholds in ``settings``."""
-    hi, mid = settings.auto_threshold, settings.approval_threshold
-    c = signal.confidence
-    if signal.action is Action.HOLD:
-        return Routed(signal, Route.IGNORED, "mode:hold", "HOLD: nothing to do")
-    if signal.is_exit:
-        if mode == "manual":
-            return Routed(signal, Route.APPROVAL, "mode:manual", "manual mode: every order needs approval")
-        return Routed(signal, Route.AUTO, "mode:exit", f"exit: P(up) below {settings.exit_threshold}")
+def route_order(signal: Signal, notional: float, mode: Mode, settings: PortfolioSettings) -> Routed:
+    """The route of the order ``signal`` became (``notional`` = qty x reference price) under ``mode``."""
+    p = signal.confidence
+    lo, hi, big = settings.approval_band_low, settings.approval_band_high, settings.approval_notional
     if mode == "auto":
-        if c >= hi:
-            return Routed(signal, Route.AUTO, "mode:auto", f"confidence {c:.3f} >= auto threshold {hi}")
-        return Routed(
-            signal, Route.IGNORED, "mode:below_threshold", f"confidence {c:.3f} < auto threshold {hi}"
-        )
+        return Routed(signal, Route.AUTO, "mode:auto", "auto mode: the target book's orders are sent")
     if mode == "manual":
-        if c >= mid:
-            return Routed(signal, Route.APPROVAL, "mode:manual", f"manual mode: confidence {c:.3f} >= {mid}")
-        return Routed(
-            signal, Route.IGNORED, "mode:below_threshold", f"confidence {c:.3f} < approval threshold {mid}"
-        )
-    if c >= hi:
-        return Routed(signal, Route.AUTO, "mode:hybrid_auto", f"confidence {c:.3f} >= auto threshold {hi}")
-    if c >= mid:
-        return Routed(
-            signal,
-            Route.APPROVAL,
-            "mode:hybrid_approval",
-            f"confidence {c:.3f} in [{mid}, {hi}): needs approval",
-        )
+        return Routed(signal, Route.APPROVAL, "mode:manual", "manual mode: every order needs approval")
+    why: list[str] = []
+    if lo <= p <= hi:
+        why.append(f"P(outperform) {p:.3f} in the approval band [{lo}, {hi}]")
+    if big is not None and notional > big:
+        why.append(f"notional ${notional:,.2f} above ${big:,.2f}")
+    if why:
+        return Routed(signal, Route.APPROVAL, "mode:hybrid_approval", "; ".join(why) + ": needs approval")
     return Routed(
-        signal, Route.IGNORED, "mode:below_threshold", f"confidence {c:.3f} < approval threshold {mid}"
+        signal, Route.AUTO, "mode:hybrid_auto", f"P(outperform) {p:.3f} outside [{lo}, {hi}], notional small"
     )
 
 
-def route_signals(signals: list[Signal], mode: str, settings: TradingSettings) -> list[Routed]:
-    """Route every signal (see the module docstring)."""
-    m = check_mode(mode)
-    return [route_signal(s, m, settings) for s in signals]
+def ignored(signal: Signal, reason_code: str, reason: str) -> Routed:
+    """A signal without an order."""
+    return Routed(signal, Route.IGNORED, reason_code, reason)

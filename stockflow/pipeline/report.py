@@ -61,6 +61,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"| predictions | {summary.get('predictions', '-')} |",
         f"| orders sent / refused | {len(summary.get('orders_sent') or [])} / "
         f"{len(summary.get('orders_refused') or [])} |",
+        f"| orders already sent by an earlier run of the session | "
+        f"{len(summary.get('orders_already_sent') or [])} |",
         f"| equity | ${_fmt(summary.get('equity'))} |",
         f"| daily P&L | ${_fmt(summary.get('daily_pnl'), '{:+,.2f}')} "
         f"({_fmt(summary.get('daily_return'), '{:+.2%}')}) |",
@@ -72,11 +74,19 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"| win rate (round trips) | {_fmt(summary.get('win_rate'), '{:.0%}')} "
         f"({summary.get('n_round_trips', 0)}) |",
     ]
+    pf = summary.get("portfolio") or {}
+    if pf:
+        lines += ["", f"**Portfolio (top {pf.get('k')}).**"]
+        for key in ("entered", "exited", "kept", "not_entered", "not_exited"):
+            if pf.get(key) or key in ("entered", "exited", "kept"):
+                lines.append(f"- {key.replace('_', ' ')}: {', '.join(pf.get(key) or []) or '-'}")
     if summary.get("approval"):
         a = summary["approval"]
         lines += ["", f"**Approval: {a.get('status')}.** {a.get('message', '')}"]
     if summary.get("stale"):
-        lines += ["", "Stale symbols: " + "; ".join(f"{k}: {v}" for k, v in summary["stale"].items())]
+        stale = list(summary["stale"].items())
+        more = f"; and {len(stale) - 50} more" if len(stale) > 50 else ""
+        lines += ["", "Stale symbols: " + "; ".join(f"{k}: {v}" for k, v in stale[:50]) + more]
     if summary.get("equity_curve"):
         lines += ["", f"[Equity curve]({summary['equity_curve']}) · [Reports]({summary.get('reports', '')})"]
     return "\n".join(lines)
@@ -85,14 +95,21 @@ def summary_markdown(summary: dict[str, Any]) -> str:
 def order_table(
     engine: Engine, trade_run_id: int, stops: list[dict[str, Any]] | None = None
 ) -> list[dict[str, Any]]:
-    """Rows of the ``trade-orders`` artifact: every signal's fate, then stop-order actions."""
+    """Rows of the ``trade-orders`` artifact: the fate of every signal with an order or a place in the
+    book, in rank order (symbols outside the top k only count), then stop-order actions."""
     rows: list[dict[str, Any]] = []
-    for s in load_signals(engine, trade_run_id):
+    signals = [s for s in load_signals(engine, trade_run_id) if s.route != "ignored" or s.action != "hold"
+               or s.reason_code in ("book:keep", "book:no_room")]  # fmt: skip
+    signals.sort(key=lambda s: (s.rank is None, s.rank or 0, s.symbol))
+    for s in signals:
         rows.append(
             {
+                "rank": s.rank,
                 "symbol": s.symbol,
                 "signal": s.action.upper(),
-                "confidence": round(s.confidence, 3),
+                "score": s.score,
+                "expected_excess": s.expected_excess,
+                "P(outperform)": round(s.confidence, 3),
                 "route": s.route,
                 "status": s.status,
                 "side": (s.side or "").upper(),
@@ -107,9 +124,12 @@ def order_table(
     for st in stops or []:
         rows.append(
             {
+                "rank": None,
                 "symbol": st.get("symbol"),
                 "signal": "STOP",
-                "confidence": None,
+                "score": None,
+                "expected_excess": None,
+                "P(outperform)": None,
                 "route": "stops",
                 "status": st.get("action"),
                 "side": "SELL",

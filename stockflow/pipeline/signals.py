@@ -1,17 +1,15 @@
-"""Predictions turned into BUY / SELL / HOLD signals with a confidence and the features that drove them.
+"""A session's view of every scored symbol: its rank, score and what the target book does with it.
 
 Conventions (shared with the backtester's ML strategy, ``stockflow/backtest/strategies/ml.py``):
 
-- A flat symbol with P(up) above 0.5 is a BUY candidate; a held long whose P(up) fell below
-  ``trading.exit_threshold`` (0.5) is a SELL (exit); anything else is a HOLD. Shorts are not opened
-  (``trading.allow_short`` is false by default; with it, a flat symbol with P(up) < 0.5 is a SELL entry).
-- ``confidence`` is the probability of the signalled direction: P(up) for a BUY, 1 - P(up) for a SELL,
-  max(P(up), 1 - P(up)) for a HOLD. It lies in [0.5, 1] and is what the mode thresholds
-  (``trading.approval_threshold``, ``trading.auto_threshold``) compare against, exactly as the
-  backtester compares P(up) against them. The model's own ``|2p - 1|`` is kept as ``model_confidence``.
+- The action comes from the target book (:mod:`stockflow.portfolio.construct`): BUY for a name that
+  enters, SELL for a holding that leaves, HOLD for everything else (kept, or not in the top k).
+- ``confidence`` has ONE meaning everywhere in stockflow: the model's calibrated probability that the
+  stock outperforms the universe over the label horizon (``Prediction.prob_outperform``; 0.5 is no
+  edge). It is what the hybrid approval band compares against. ``probability`` stores the same number.
 - ``drivers``: the features with the largest importance-weighted standardized value on the signal's row
   (z-score against the symbol's own recent history, times the model's feature importance when the model
-  card has one). A readable "why", not a causal attribution.
+  card has one). A readable "why", not a causal attribution; computed for the symbols with an order.
 """
 
 from __future__ import annotations
@@ -21,11 +19,12 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import polars as pl
 
-from stockflow.config.sections import TradingSettings
+if TYPE_CHECKING:
+    from stockflow.portfolio.construct import TargetBook
 
 
 class Action(StrEnum):
@@ -60,6 +59,12 @@ class PredictionLike(Protocol):
     def model_version(self) -> str: ...
     @property
     def probability(self) -> float: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def prob_outperform(self) -> float: ...
+    @property
+    def expected_excess(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,9 @@ class Signal:
     model_version: str
     held_qty: float = 0.0
     drivers: tuple[Driver, ...] = field(default_factory=tuple)
+    rank: int | None = None  # 1 = best score this session; None: not scored
+    score: float | None = None
+    expected_excess: float | None = None
 
     @property
     def model_confidence(self) -> float:
@@ -104,35 +112,13 @@ class Signal:
         return self.action is Action.SELL and self.held_qty > 0
 
     def explain(self) -> str:
-        """One line: action, probability and the top drivers."""
+        """One line: action, rank, score, P(outperform), expected excess and the top drivers."""
         what = "exit" if self.is_exit else self.action.value.upper()
         drivers = ", ".join(d.describe() for d in self.drivers) or "no feature detail"
-        return f"{what}: P(up)={self.probability:.3f}, confidence {self.confidence:.3f}; drivers: {drivers}"
-
-
-def _check_probability(symbol: str, p: float) -> float:
-    if not isinstance(p, int | float) or not math.isfinite(p) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"prediction for {symbol} has probability {p!r}, expected a number in [0, 1]")
-    return float(p)
-
-
-def decide_action(probability: float, held_qty: float, settings: TradingSettings) -> tuple[Action, float]:
-    """The action and its confidence for one symbol, given what is held (see the module docstring)."""
-    p = probability
-    if held_qty > 0:
-        if p < settings.exit_threshold:
-            return Action.SELL, 1.0 - p
-        return Action.HOLD, max(p, 1.0 - p)
-    if held_qty < 0:
-        # A short (only possible with allow_short, or adopted from outside): cover when P(up) turns up.
-        if p > 1.0 - settings.exit_threshold:
-            return Action.BUY, p
-        return Action.HOLD, max(p, 1.0 - p)
-    if p > 0.5:
-        return Action.BUY, p
-    if p < 0.5 and settings.allow_short:
-        return Action.SELL, 1.0 - p
-    return Action.HOLD, max(p, 1.0 - p)
+        rank = f"rank {self.rank}" if self.rank is not None else "not scored"
+        score = f", score {self.score:.4g}" if self.score is not None else ""
+        excess = f", expected excess {self.expected_excess:+.2%}" if self.expected_excess is not None else ""
+        return f"{what}: {rank}{score}, P(outperform)={self.confidence:.3f}{excess}; drivers: {drivers}"
 
 
 def feature_drivers(
@@ -174,38 +160,51 @@ def feature_drivers(
     return out
 
 
-def make_signals(
+def book_signals(
+    book: TargetBook,
     predictions: Iterable[PredictionLike],
-    held: Mapping[str, float],
-    settings: TradingSettings,
+    session: dt.date,
     drivers: Mapping[str, tuple[Driver, ...]] | None = None,
 ) -> list[Signal]:
-    """One signal per prediction (the latest session per symbol wins), sorted by symbol.
+    """One signal per scored symbol and per holding that leaves (best rank first, unscored last).
 
-    ``held`` maps symbol to the signed quantity held now. A prediction whose probability is not a number
-    in [0, 1] raises ``ValueError`` naming the symbol: a broken model must not trade.
+    A prediction whose ``prob_outperform`` is not a number in [0, 1] raises ``ValueError`` naming the
+    symbol: a broken model must not trade.
     """
-    latest: dict[str, PredictionLike] = {}
-    for p in predictions:
-        cur = latest.get(p.symbol)
-        if cur is None or p.session > cur.session:
-            latest[p.symbol] = p
-    out = []
-    for sym in sorted(latest):
-        pred = latest[sym]
-        prob = _check_probability(sym, pred.probability)
-        qty = float(held.get(sym, 0.0))
-        action, conf = decide_action(prob, qty, settings)
+    preds = {p.symbol: p for p in predictions}
+    lines = {ln.symbol: ln for ln in book.lines}
+    ranks = book.selection.ranks
+    symbols = sorted(set(preds) | set(lines), key=lambda s: (ranks.get(s, len(ranks) + 1), s))
+    version = next(iter(preds.values())).model_version if preds else ""
+    out: list[Signal] = []
+    for sym in symbols:
+        pred = preds.get(sym)
+        ln = lines.get(sym)
+        prob = _check_probability(sym, pred.prob_outperform) if pred is not None else 0.5
+        action = Action.HOLD
+        if ln is not None and ln.action == "enter" and ln.target_qty > 0:
+            action = Action.BUY
+        elif ln is not None and ln.action == "exit":
+            action = Action.SELL
         out.append(
             Signal(
                 symbol=sym,
-                session=pred.session,
+                session=pred.session if pred is not None else session,
                 action=action,
                 probability=prob,
-                confidence=min(1.0, max(0.0, conf)),
-                model_version=pred.model_version,
-                held_qty=qty,
+                confidence=prob,
+                model_version=pred.model_version if pred is not None else version,
+                held_qty=ln.held_qty if ln is not None else 0.0,
                 drivers=(drivers or {}).get(sym, ()),
+                rank=ranks.get(sym),
+                score=float(pred.score) if pred is not None else None,
+                expected_excess=float(pred.expected_excess) if pred is not None else None,
             )
         )
     return out
+
+
+def _check_probability(symbol: str, p: float) -> float:
+    if not isinstance(p, int | float) or not math.isfinite(p) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"prediction for {symbol} has P(outperform) {p!r}, expected a number in [0, 1]")
+    return float(p)

@@ -116,6 +116,9 @@ def save_signals(
                 else ("risk" if statuses and sig.symbol in statuses else None),
                 created_at=now,
                 updated_at=now,
+                rank=sig.rank,
+                score=sig.score,
+                expected_excess=sig.expected_excess,
             )
             s.add(row)
             s.flush()

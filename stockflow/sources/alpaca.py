@@ -153,12 +153,15 @@ class AlpacaSource:
             progress.advance(len(chunk), sum(len(v) for v in got.values()))
         progress.finish()
         span = f"{start or 'the beginning'} .. {end or 'now'}"
-        for sym in symbols:
-            if sym not in errors and not payload.get(sym):
-                errors[sym] = f"alpaca returned no bars for {sym} in {span} (unknown symbol or no trading)"
+        empty = tuple(s for s in symbols if s not in errors and not payload.get(s))
+        for sym in empty:
+            errors[sym] = f"alpaca returned no bars for {sym} in {span} (unknown symbol or no trading)"
         raw_path = self._save_raw(payload, f"{start or 'all'}_{end or 'now'}") if payload else None
         return FetchResult(
-            bars=clip_to_range(bars_from_payload(payload), start, end), errors=errors, raw_path=raw_path
+            bars=clip_to_range(bars_from_payload(payload), start, end),
+            errors=errors,
+            raw_path=raw_path,
+            empty=empty,
         )
 
 

@@ -54,12 +54,15 @@ class FetchResult:
     - ``rejects``: rows that could not be parsed at all.
     - ``errors``: per-symbol (or per-file) failures; one failing never loses the others.
     - ``raw_path``: where the raw payload is kept (the input file itself, or a copy of a remote payload).
+    - ``empty``: symbols the source answered for with no bars at all (each also has an ``errors``
+      entry; the incremental fetch drops it for a symbol already stored: it is up to date).
     """
 
     bars: pl.DataFrame
     rejects: tuple[Reject, ...] = ()
     errors: Mapping[str, str] = field(default_factory=dict)
     raw_path: str | None = None
+    empty: tuple[str, ...] = ()
 
     @property
     def symbols(self) -> list[str]:
@@ -114,9 +117,11 @@ def merge_results(results: list[FetchResult], raw_path: str | None = None) -> Fe
     frames = [r.bars for r in results if r.bars.height]
     errors: dict[str, str] = {}
     rejects: list[Reject] = []
+    empty: list[str] = []
     for r in results:
         errors.update(r.errors)
         rejects.extend(r.rejects)
+        empty.extend(r.empty)
     bars = pl.concat(frames, how="vertical_relaxed") if frames else empty_fetch_frame()
     paths = [r.raw_path for r in results if r.raw_path]
     return FetchResult(
@@ -124,4 +129,5 @@ def merge_results(results: list[FetchResult], raw_path: str | None = None) -> Fe
         rejects=tuple(rejects),
         errors=errors,
         raw_path=raw_path or (paths[0] if len(set(paths)) == 1 else None),
+        empty=tuple(empty),
     )

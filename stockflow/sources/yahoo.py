@@ -94,6 +94,7 @@ class YFinanceSource:
                     FetchResult(
                         bars=empty_fetch_frame(),
                         errors={sym: f"yfinance returned no rows for {sym} ({start}..{end})"},
+                        empty=(sym,),
                     )
                 )
                 progress.advance(1)

@@ -207,14 +207,19 @@ def store_bars(
 
 
 def latest_sessions(
-    engine: Engine, symbols: Sequence[str] | None = None, timeframe: str = "1Day"
+    engine: Engine,
+    symbols: Sequence[str] | None = None,
+    timeframe: str = "1Day",
+    *,
+    end: dt.date | None = None,
 ) -> dict[str, dt.date]:
-    """The last stored session per symbol (quarantined bars count: they were fetched)."""
+    """The last stored session per symbol (quarantined bars count: they were fetched), on or before
+    ``end`` when given (a replay as of that day reads nothing after it). The one "latest session per
+    symbol" query of the pipeline."""
+    cond = [BarRow.timeframe == timeframe] + ([BarRow.session <= end] if end is not None else [])
     if symbols:
         # One index seek per symbol: a GROUP BY would scan the whole (symbol, timeframe, session) index.
-        q = select(func.max(BarRow.session)).where(
-            BarRow.symbol == bindparam("sym"), BarRow.timeframe == timeframe
-        )
+        q = select(func.max(BarRow.session)).where(BarRow.symbol == bindparam("sym"), *cond)
         out: dict[str, dt.date] = {}
         with engine.connect() as conn:
             for sym in dict.fromkeys(symbols):
@@ -222,7 +227,7 @@ def latest_sessions(
                 if last is not None:
                     out[sym] = last
         return out
-    q_all = select(BarRow.symbol, func.max(BarRow.session)).where(BarRow.timeframe == timeframe)
+    q_all = select(BarRow.symbol, func.max(BarRow.session)).where(*cond)
     with engine.connect() as conn:
         return {s: d for s, d in conn.execute(q_all.group_by(BarRow.symbol))}
 

@@ -1,5 +1,6 @@
 """Parity with the live loop: replaying the daily ``trade`` flow day by day (auto mode, paper broker, real
-Prefect API) gives the same fills and equity as the backtest of the same model and settings."""
+Prefect API) gives the same fills and equity as the backtest of the same model and settings: both trade
+the top-k target book of ``stockflow.portfolio`` (entries, exits by rank, protective stops)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import polars as pl
 import pytest
 from sqlalchemy import Engine
@@ -91,12 +91,10 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         bars
     )
     p = probs.filter(pl.col("session").is_in(window)).get_column("probability").to_numpy()
-    # Thresholds inside the window's range of probabilities, so that positions open and close.
-    auto = max(float(np.quantile(p, 0.55)), 0.5001)
-    exit_ = float(np.quantile(p, 0.3))
-    mp.setenv("STOCKFLOW_TRADING__AUTO_THRESHOLD", f"{auto:.6f}")
-    mp.setenv("STOCKFLOW_TRADING__APPROVAL_THRESHOLD", f"{auto:.6f}")
-    mp.setenv("STOCKFLOW_TRADING__EXIT_THRESHOLD", f"{min(exit_, auto):.6f}")
+    # A top-2 book of 3 symbols without a hold buffer: the ranks move, so names enter and leave.
+    mp.setenv("STOCKFLOW_PORTFOLIO__TOP_K", "2")
+    mp.setenv("STOCKFLOW_PORTFOLIO__HOLD_BUFFER", "0")
+    mp.setenv("STOCKFLOW_PORTFOLIO__MAX_CHANGES", "1")
 
     equity: dict[dt.date, float] = {}
     for day in window:
@@ -115,11 +113,17 @@ def test_backtest_matches_the_replayed_live_loop(replay: dict[str, Any]) -> None
     window: list[dt.date] = replay["window"]
     settings = load_settings()
     _, model = load_champion(settings, engine)
-    strategy = MLStrategy.from_settings(settings, model=model)
+    strategy = MLStrategy.topk_from_settings(settings, model=model)
     config = dataclasses.replace(BacktestConfig.from_settings(settings), close_at_end=False)
     bars = replay["bars"].filter(pl.col("session") <= window[-1])
     result = run_backtest(
-        bars, strategy.signals(bars), config, start=window[0], end=window[-1], benchmarks=False
+        bars,
+        strategy.signals(bars),
+        config,
+        start=window[0],
+        end=window[-1],
+        benchmarks=False,
+        book=strategy.book_spec(bars),
     )
     live = paper_fills(engine)
     report = compare_with_live(result, live, replay["equity"])
@@ -129,7 +133,7 @@ def test_backtest_matches_the_replayed_live_loop(replay: dict[str, Any]) -> None
         f"{report.describe()}\nlive:\n{live}\nbacktest:\n{result.fills}"
     )
     assert report.equity_sessions == len(window)
-    # The window exercises entries, signal exits, protective stops and every kind of cost.
+    # The window exercises entries, exits by rank (the book's), protective stops and every kind of cost.
     reasons = set(result.fills.get_column("reason").to_list())
     assert {"entry", "signal", "stop"} <= reasons, reasons
     assert (live.get_column("commission") > 0).all()

@@ -235,3 +235,21 @@ def test_apca_environment_keys_reach_the_data_source(
     monkeypatch.setenv("APCA_API_SECRET_KEY", SECRET)
     settings = make_settings(tmp_path, data={"alpaca_data_url": url, "symbols": ["AAPL"]})
     assert AlpacaSource(settings).fetch(["AAPL"], DAYS[0], DAYS[1]).bars.height == 2
+
+
+def test_alpaca_up_to_date_store_is_a_normal_day(
+    sqlite_engine: Engine, tmp_path: Path, fake_alpaca: tuple[FakeAlpacaData, str]
+) -> None:
+    """Issue 10 defect 5: a fetch that finds no new bar for any symbol (the store is up to date) is a
+    normal day with nothing new, not "nothing could be fetched"; an unknown symbol is still an error."""
+    fake, url = fake_alpaca
+    _fill(fake, DAYS[:10])
+    settings = alpaca_settings(tmp_path, url)
+    first = run_ingest(settings, sqlite_engine, source="alpaca", symbols=["AAPL", "MSFT"], start=DAYS[0])
+    assert first.rows_stored == 20
+    again = run_ingest(settings, sqlite_engine, source="alpaca", symbols=["AAPL", "MSFT"], start=DAYS[0])
+    assert again.rows_stored == 0 and not again.symbols_failed
+    mixed = run_ingest(
+        settings, sqlite_engine, source="alpaca", symbols=["AAPL", "MSFT", "ZZZZ"], start=DAYS[0]
+    )
+    assert list(mixed.symbols_failed) == ["ZZZZ"]

@@ -21,7 +21,7 @@ from stockflow.pipeline.approval import (
 )
 
 
-def _order(sym: str, qty: float = 10, price: float = 100.0) -> ProposedOrder:
+def _order(sym: str, qty: float = 10, price: float = 100.0, rank: int | None = None) -> ProposedOrder:
     return ProposedOrder(
         symbol=sym,
         side="buy",
@@ -35,10 +35,13 @@ def _order(sym: str, qty: float = 10, price: float = 100.0) -> ProposedOrder:
         notional=qty * price,
         reason="hybrid: needs approval",
         client_order_id=f"sf-{sym}",
+        rank=rank,
+        score=None if rank is None else 1.0 / rank,
+        expected_excess=None if rank is None else 0.002,
     )
 
 
-PLAN = [_order("AAPL"), _order("BRK.B", 2, 180.0), _order("IBM", 5)]
+PLAN = [_order("AAPL", rank=3), _order("BRK.B", 2, 180.0, rank=1), _order("IBM", 5)]
 
 
 def test_plan_hash_ignores_order_and_sees_every_change() -> None:
@@ -60,11 +63,17 @@ def test_form_schema_is_what_the_ui_renders() -> None:
     assert props["AAPL"]["enum"] == ["approve", "reject"] and props["AAPL"]["default"] == "reject"
     assert props["AAPL"]["title"] == "AAPL: BUY 10 @ 100.00"
     desc = props["AAPL"]["description"]
-    assert "confidence 0.700" in desc and "risk taken $30.00" in desc
+    assert "rank 3, score 0.3333, expected excess +0.20%, P(outperform) 0.700" in desc
+    assert "risk taken $30.00" in desc
     assert props["plan_hash"]["default"] == h
     assert form._description == md
-    for col in ("symbol", "side", "qty", "reference price", "confidence", "risk taken", "reason"):
+    for col in ("rank", "symbol", "side", "qty", "reference price", "score", "expected excess",
+                "P(outperform)", "risk taken", "reason", "calibrated probability"):  # fmt: skip
         assert col in md
+    # Rows and form fields in rank order, unscored last.
+    rows = [ln.split("|")[2].strip() for ln in md.splitlines() if ln.startswith("| ") and "---" not in ln]
+    assert rows[1:] == ["BRK.B", "AAPL", "IBM"]
+    assert [k for k in props if k not in ("plan_hash", "note")] == ["BRK.B", "AAPL", "IBM"]
     # The run loads the answer with the form: aliases (BRK.B) and defaults work.
     answer = read_answer(form(**{"plan_hash": h, "AAPL": "approve", "BRK.B": "approve"}))
     assert answer.approved == ("AAPL", "BRK.B") and answer.rejected == ("IBM",)

@@ -1,4 +1,4 @@
-"""Signals from predictions and their routes under each trading mode."""
+"""Signals from the target book, and the routes of its orders under each trading mode."""
 
 from __future__ import annotations
 
@@ -8,12 +8,17 @@ from dataclasses import dataclass
 import polars as pl
 import pytest
 
-from stockflow.config.sections import TradingSettings
+from stockflow.config.sections import PortfolioSettings
 from stockflow.errors import ConfigError
-from stockflow.pipeline.modes import Route, route_signals
-from stockflow.pipeline.signals import Action, feature_drivers, make_signals
+from stockflow.pipeline.modes import Route, check_mode, route_order
+from stockflow.pipeline.signals import Action, Signal, book_signals, feature_drivers
+from stockflow.portfolio import BookRules, Score, target_book
 
 D = dt.date(2017, 6, 30)
+RULES = BookRules(
+    top_k=2, hold_buffer=0, max_changes=None, max_open_positions=5, risk_per_trade=0.02, stop_loss=0.03,
+    max_position_weight=0.1, max_total_exposure=0.5, min_order_notional=1.0,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -22,67 +27,62 @@ class Pred:
     session: dt.date
     model_version: str
     probability: float
+    score: float
+    prob_outperform: float
+    expected_excess: float = 0.0
 
 
-def _sig(p: float, held: float = 0.0, sym: str = "AAPL"):
-    return make_signals([Pred(sym, D, "v1", p)], {sym: held}, TradingSettings())[0]
+def _pred(sym: str, score: float, p: float = 0.6) -> Pred:
+    return Pred(sym, D, "v1", p, score, p, 0.001)
 
 
-def test_actions_and_confidence_follow_probability_and_holdings() -> None:
-    buy = _sig(0.7)
-    assert (buy.action, buy.confidence) == (Action.BUY, pytest.approx(0.7))
-    assert buy.model_confidence == pytest.approx(0.4)
-    # Flat and bearish: no shorts by default.
-    assert _sig(0.3).action is Action.HOLD
-    # Held long and the model turns bearish: exit.
-    exit_ = _sig(0.3, held=10)
-    assert exit_.action is Action.SELL and exit_.is_exit and exit_.confidence == pytest.approx(0.7)
-    # Held long, still bullish: no pyramiding.
-    assert _sig(0.9, held=10).action is Action.HOLD
-    # With shorts allowed a flat bearish symbol is a SELL entry.
-    short = make_signals([Pred("X", D, "v1", 0.2)], {}, TradingSettings(allow_short=True))[0]
-    assert short.action is Action.SELL and not short.is_exit
-
-
-def test_latest_prediction_per_symbol_wins_and_bad_probability_is_refused() -> None:
-    preds = [Pred("A", D - dt.timedelta(days=1), "v1", 0.9), Pred("A", D, "v1", 0.2)]
-    (s,) = make_signals(preds, {}, TradingSettings())
-    assert s.session == D and s.action is Action.HOLD
+def test_signals_follow_the_book_and_carry_one_meaning_of_confidence() -> None:
+    preds = [_pred("A", 3.0, 0.7), _pred("B", 2.0), _pred("C", 1.0, 0.4)]
+    book = target_book(
+        {p.symbol: Score(p.score, p.prob_outperform, 0.0) for p in preds},
+        {"C": 5.0, "GONE": 3.0},
+        {"A": 10.0, "B": 10.0, "C": 10.0},
+        equity=10_000,
+        cash=10_000,
+        rules=RULES,
+    )
+    sig = {s.symbol: s for s in book_signals(book, preds, D)}
+    assert [s for s in sig] == ["A", "B", "C", "GONE"]  # rank order, unscored last
+    assert sig["A"].action is Action.BUY and sig["A"].rank == 1 and sig["A"].confidence == 0.7
+    assert sig["C"].action is Action.SELL and sig["C"].is_exit
+    assert sig["GONE"].action is Action.SELL and sig["GONE"].rank is None
+    assert "P(outperform)=0.700" in sig["A"].explain() and "rank 1" in sig["A"].explain()
     with pytest.raises(ValueError, match="BAD"):
-        make_signals([Pred("BAD", D, "v1", float("nan"))], {}, TradingSettings())
-    with pytest.raises(ValueError, match="BAD"):
-        make_signals([Pred("BAD", D, "v1", 1.2)], {}, TradingSettings())
+        book_signals(book, [Pred("BAD", D, "v1", 0.5, 1.0, float("nan"))], D)
+
+
+def _sig(p: float) -> Signal:
+    return Signal("A", D, Action.BUY, p, p, "v1", rank=1, score=p)
 
 
 @pytest.mark.parametrize(
-    ("mode", "p", "held", "route"),
+    ("mode", "p", "notional", "route"),
     [
-        ("auto", 0.85, 0, Route.AUTO),
-        ("auto", 0.8, 0, Route.AUTO),  # the threshold itself trades
-        ("auto", 0.7, 0, Route.IGNORED),
-        ("auto", 0.45, 5, Route.AUTO),  # exits trade on their own
-        ("hybrid", 0.85, 0, Route.AUTO),
-        ("hybrid", 0.7, 0, Route.APPROVAL),
-        ("hybrid", 0.55, 0, Route.APPROVAL),
-        ("hybrid", 0.54, 0, Route.IGNORED),
-        ("hybrid", 0.45, 5, Route.AUTO),
-        ("manual", 0.95, 0, Route.APPROVAL),  # every order needs approval
-        ("manual", 0.6, 0, Route.APPROVAL),
-        ("manual", 0.52, 0, Route.IGNORED),
-        ("manual", 0.45, 5, Route.APPROVAL),
-        ("manual", 0.45, 0, Route.IGNORED),  # HOLD
+        ("auto", 0.51, 100.0, Route.AUTO),  # auto sends every order of the book
+        ("auto", 0.95, 1e9, Route.AUTO),
+        ("manual", 0.95, 100.0, Route.APPROVAL),  # manual asks for all
+        ("hybrid", 0.50, 100.0, Route.APPROVAL),  # in the band [0.45, 0.55]
+        ("hybrid", 0.45, 100.0, Route.APPROVAL),  # band ends are inclusive
+        ("hybrid", 0.55, 100.0, Route.APPROVAL),
+        ("hybrid", 0.56, 100.0, Route.AUTO),
+        ("hybrid", 0.44, 100.0, Route.AUTO),
+        ("hybrid", 0.70, 6_000.0, Route.APPROVAL),  # large notional
+        ("hybrid", 0.70, 5_000.0, Route.AUTO),
     ],
 )
-def test_mode_thresholds(mode: str, p: float, held: float, route: Route) -> None:
-    settings = TradingSettings(auto_threshold=0.8, approval_threshold=0.55)
-    sig = make_signals([Pred("A", D, "v1", p)], {"A": held}, settings)
-    (r,) = route_signals(sig, mode, settings)
+def test_mode_routes(mode: str, p: float, notional: float, route: Route) -> None:
+    r = route_order(_sig(p), notional, check_mode(mode), PortfolioSettings())
     assert r.route is route, r.reason
 
 
 def test_unknown_mode_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="auto, manual, hybrid"):
-        route_signals([_sig(0.9)], "yolo", TradingSettings())
+        check_mode("yolo")
 
 
 def test_drivers_rank_standardized_values_by_importance() -> None:

@@ -64,6 +64,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 @pytest.fixture
 def clean(store: Engine) -> Engine:
     """The module's store with bars and models kept and every trading and pipeline row removed."""
+    return _wipe(store)
+
+
+def _wipe(store: Engine) -> Engine:
     tables = [
         obj.__table__
         for mod in (models_pipeline, models_trading)
@@ -167,9 +171,12 @@ def test_auto_run_trades_fills_next_open_and_snapshots(clean: Engine) -> None:
     reports = Path(os.environ["STOCKFLOW_REPORTS_DIR"])
     assert (reports / "equity" / "equity-curve.png").stat().st_size > 1000
 
-    # The same session again sends no second order (deterministic client order ids).
+    # The same session again sends no second order (deterministic client order ids), and its summary
+    # does not count the first run's orders as sent (issue 10 defect 4).
     again = _run("auto").result()
     assert len(_orders(clean)) == len(sent), again["orders_sent"]
+    assert again["orders_sent"] == [], again["orders_sent"]
+    assert "0 order(s) sent" in again["message"], again["message"]
 
     # Next session: the paper broker fills at that bar's open, the snapshot shows the positions.
     nxt = _run("auto", NEXT_SESSION)
@@ -234,6 +241,44 @@ def test_manual_run_paused_and_answered_from_another_process(
         req = s.scalars(select(ApprovalRequest)).one()
         assert req.status == "decided" and req.decision[answer["approved"]] == "approve"
     assert "DECIDED" in _artifact("trade-approval").data
+
+
+def test_hybrid_asks_only_for_the_orders_in_the_band_in_rank_order(
+    clean: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An auto run shows the book's entries and their P(outperform); then, from the same clean state, a
+    # hybrid run whose band holds only the least confident of them.
+    entries = [d for d in _run("auto").result()["signal_details"] if d["action"] == "buy"]
+    assert len(entries) >= 2, entries
+    probs = sorted(d["probability"] for d in entries)
+    lo, hi = probs[0] - 1e-4, probs[len(probs) // 2 - 1] + 1e-4  # the summary rounds to 4 digits
+    in_band = [d["symbol"] for d in entries if lo <= d["probability"] <= hi]  # signal_details: rank order
+    outside = {d["symbol"] for d in entries} - set(in_band)
+    assert in_band and outside, entries
+    _wipe(clean)
+    monkeypatch.setenv("STOCKFLOW_PORTFOLIO__APPROVAL_BAND_LOW", f"{lo:.8f}")
+    monkeypatch.setenv("STOCKFLOW_PORTFOLIO__APPROVAL_BAND_HIGH", f"{hi:.8f}")
+    monkeypatch.setenv("STOCKFLOW_PORTFOLIO__APPROVAL_NOTIONAL", "1e12")
+    monkeypatch.setenv("STOCKFLOW_TRADING__APPROVAL_TIMEOUT_S", "120")
+
+    def approver() -> Any:
+        from stockflow.pipeline.approve import send_approval
+
+        run = _wait_paused()
+        send_approval(run.flow_run_id, approve=",".join(run.symbols))
+        return run
+
+    th, out = _in_thread(approver)
+    state = _run("hybrid")
+    th.join(60)
+    assert "error" not in out, out.get("error")
+    assert state.is_completed(), state.message
+    run = out["value"]
+    assert list(run.symbols) == in_band  # only the orders in the band, in rank order
+    assert run.description.index("| rank |") > 0
+    sig = _signals(clean)
+    assert {s for s, r in sig.items() if r.route == "approval"} == set(in_band)
+    assert {s for s, r in sig.items() if r.route == "auto" and r.status == "executed"} == outside
 
 
 def test_unanswered_approval_expires_and_sends_nothing(
@@ -324,3 +369,16 @@ def test_prefect_timeout_backstop_still_reports_expiry() -> None:
     state = waits(return_state=True)
     assert seen and seen[0].expired and seen[0].how == "prefect_timeout" and seen[0].answer is None
     assert state.is_failed() and "never resumed" in (state.message or "")
+
+
+def test_empty_universe_means_every_symbol_the_source_holds(
+    clean: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``data.symbols: []`` is documented as "every symbol the source offers"; the trade flow used to
+    refuse it ("no symbols to trade") after a traceback."""
+    monkeypatch.setenv("STOCKFLOW_DATA__SYMBOLS", "[]")
+    state = _run("auto")
+    assert state.is_completed(), state.message
+    summary = state.result()
+    assert set(summary["symbols"]) > {"AAPL", "GOOG", "IBM", "MSFT"}  # every symbol of the sample
+    assert summary["predictions"] >= 3 and summary["portfolio"]["k"] >= 1

@@ -1,6 +1,12 @@
-"""The ML strategy: model probabilities turned into signals with the trading-mode thresholds.
+"""The ML strategy: the live loop's top-k target book over the model's scores, or threshold signals.
 
-Entry and exit follow the live loop's thresholds (``settings.trading``): in ``auto`` mode a buy needs
+With ``book_rules`` (:meth:`MLStrategy.topk_from_settings`, what the live ``trade`` run does and what
+the ``ml`` / ``ml_champion`` backtests use) the engine asks :func:`stockflow.portfolio.target_book` at
+every close what to hold (:meth:`MLStrategy.book_spec`): the top ``portfolio.top_k`` by score with the
+hold buffer and change bound, sized by the risk rules, exits first.
+
+Without it (the older per-symbol rule, kept for comparisons) entry and exit follow the thresholds
+(``settings.trading``): in ``auto`` mode a buy needs
 P(up) >= ``auto_threshold``; with ``approve_all`` (what manual/hybrid would trade if every proposal
 were approved) P(up) >= ``approval_threshold``. A position is held until P(up) falls below
 ``exit_threshold`` (default 0.5: the model no longer expects a rise). Strength is the confidence
@@ -22,8 +28,10 @@ from stockflow.backtest.strategies.base import empty_signals, hold_state, requir
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from stockflow.backtest.book import BookSpec
     from stockflow.config import Settings
     from stockflow.config.sections import FeatureSettings
+    from stockflow.portfolio import BookRules
 
 ThresholdMode = Literal["auto", "approve_all"]
 
@@ -78,6 +86,7 @@ class MLStrategy:
     feature_settings: FeatureSettings | None = dataclasses.field(default=None, compare=False, repr=False)
     predictions: pl.DataFrame | None = dataclasses.field(default=None, compare=False, repr=False)
     trade_after: dt.date | None = None
+    book_rules: BookRules | None = None
 
     def __post_init__(self) -> None:
         require(
@@ -112,8 +121,53 @@ class MLStrategy:
             predictions=predictions,
         )
 
+    @classmethod
+    def topk_from_settings(
+        cls, settings: Settings, *, model: Any = None, predictions: pl.DataFrame | None = None
+    ) -> MLStrategy:
+        """The live loop's top-k book (``settings.portfolio`` and ``settings.risk``)."""
+        from stockflow.portfolio import BookRules
+
+        base = cls.from_settings(settings, model=model, predictions=predictions)
+        return dataclasses.replace(base, book_rules=BookRules.from_settings(settings))
+
+    def scores(self, bars: pl.DataFrame) -> pl.DataFrame:
+        """``symbol, session, score, prob_outperform, expected_excess`` from the model (only after
+        ``trade_after`` when set). The score is the model's probability (its ranking) until the model
+        gives its own score, expected excess and calibrated probability (issue 9, models side)."""
+        probs = self.probabilities(bars)
+        if self.trade_after is not None:
+            probs = probs.filter(pl.col("session") > self.trade_after)
+        cols = probs.columns
+        return probs.select(
+            "symbol",
+            "session",
+            (pl.col("score") if "score" in cols else pl.col("probability")).cast(pl.Float64).alias("score"),
+            (pl.col("prob_outperform") if "prob_outperform" in cols else pl.col("probability"))
+            .cast(pl.Float64)
+            .alias("prob_outperform"),
+            (pl.col("expected_excess") if "expected_excess" in cols else pl.lit(0.0))
+            .cast(pl.Float64)
+            .alias("expected_excess"),
+        )
+
+    def book_spec(self, bars: pl.DataFrame) -> BookSpec:
+        """The top-k book over this strategy's scores, for ``run_backtest(..., book=...)``."""
+        from stockflow.backtest.book import BookSpec
+
+        require(self.book_rules is not None, "ml: book_spec needs book_rules (topk_from_settings)")
+        assert self.book_rules is not None
+        return BookSpec(self.scores(bars), self.book_rules)
+
     def params(self) -> dict[str, Any]:
-        """Thresholds and the model kind."""
+        """Thresholds (or the book's rules) and the model kind."""
+        if self.book_rules is not None:
+            return {
+                "portfolio": "top_k",
+                **dataclasses.asdict(self.book_rules),
+                "trade_after": self.trade_after.isoformat() if self.trade_after else None,
+                "model": getattr(self.model, "kind", None) if self.model is not None else "predictions",
+            }
         return {
             "entry_threshold": self.entry_threshold,
             "exit_threshold": self.exit_threshold,
@@ -139,7 +193,9 @@ class MLStrategy:
 
     def signals(self, bars: pl.DataFrame) -> pl.DataFrame:
         """Signals from the model's probabilities with this strategy's thresholds (only on sessions after
-        ``trade_after`` when set)."""
+        ``trade_after`` when set); none in top-k mode (the book decides, see :meth:`book_spec`)."""
+        if self.book_rules is not None:
+            return empty_signals()
         probs = self.probabilities(bars)
         if self.trade_after is not None:
             probs = probs.filter(pl.col("session") > self.trade_after)
@@ -149,7 +205,7 @@ class MLStrategy:
 def champion_strategy(
     settings: Settings, engine: Engine, *, mode: ThresholdMode = "auto"
 ) -> tuple[MLStrategy, dict[str, Any]]:
-    """The registry champion as a strategy that trades only after its training labels end.
+    """The registry champion as the live top-k strategy that trades only after its training labels end.
 
     The champion was fitted on data up to ``train_end`` (labels reach ``label_horizon`` bars further):
     backtesting it on that period would be look-ahead, so signals start after ``train_end`` plus the
@@ -161,7 +217,7 @@ def champion_strategy(
     after = None
     if entry.train_end is not None:
         after = entry.train_end + dt.timedelta(days=2 * settings.features.label_horizon + 3)
-    strat = MLStrategy.from_settings(settings, mode=mode, model=model)
+    strat = MLStrategy.topk_from_settings(settings, model=model)
     strat = dataclasses.replace(strat, trade_after=after)
     info = {**strat.params(), "model_version": entry.version, "model_kind": entry.kind,
             "train_end": entry.train_end.isoformat() if entry.train_end else None}  # fmt: skip

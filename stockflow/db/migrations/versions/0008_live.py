@@ -1,7 +1,7 @@
 """live trading: corporate actions applied to the ledger, and the paper broker's own announcements.
 
 Revision ID: 0008_live
-Revises: 0006_ml_panel
+Revises: 0007_portfolio
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from stockflow.db.base import UTCDateTime
 
 revision = "0008_live"
-down_revision = "0006_ml_panel"
+down_revision = "0007_portfolio"
 branch_labels = None
 depends_on = None
 
