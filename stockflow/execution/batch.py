@@ -7,13 +7,44 @@ import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from stockflow.brokers.base import Broker
-from stockflow.domain.orders import OrderRequest, to_decimal
+from stockflow.db.engine import transaction
+from stockflow.db.models_trading import OrderRow
+from stockflow.domain.orders import OrderRequest, OrderStatus, to_decimal
 from stockflow.execution.guards import clear_conflicts, conflicts, pdt_refusal, pdt_state
+from stockflow.execution.intents import intent_order_id
 from stockflow.execution.submit import ExecutionResult, submit_order
 from stockflow.risk.pdt import PDT_EQUITY, DayTrades
+
+
+def renewed(engine: Engine, req: OrderRequest, *, run_id: str, session: dt.date | None) -> OrderRequest:
+    """The request under a fresh id when its id belongs to an order that ended without any fill
+    (cancelled, expired, rejected): sending the decision again is a new intent, and Alpaca never takes
+    an id twice. An id whose order filled (even in part) or still works keeps it: a replay then sends
+    nothing (``already_submitted``)."""
+    with transaction(engine) as s:
+        row = s.scalars(select(OrderRow).where(OrderRow.client_order_id == req.client_order_id)).first()
+        dead = (
+            row is not None
+            and row.status
+            in (OrderStatus.CANCELED.value, OrderStatus.EXPIRED.value, OrderStatus.REJECTED.value)
+            and row.filled_qty == 0
+        )
+    if not dead:
+        return req
+    cid = intent_order_id(
+        engine,
+        run_id=run_id,
+        session=session or dt.date.min,
+        symbol=req.symbol,
+        side=req.side,
+        purpose="again",
+        content=f"{req.client_order_id}|{req.qty}",
+        filled_is_done=True,
+    )
+    return req.model_copy(update={"client_order_id": cid})
 
 
 def execute_orders(
@@ -52,12 +83,15 @@ def execute_orders(
         if refusal is not None:
             results.append(ExecutionResult(req, "refused", error=refusal))
             continue
-        res = submit_order(engine, broker, req, run_id=run_id, session=session, retry_wait_s=retry_wait_s)
+        sendable = renewed(engine, req, run_id=run_id, session=session)
+        res = submit_order(
+            engine, broker, sendable, run_id=run_id, session=session, retry_wait_s=retry_wait_s
+        )
         results.append(res)
         if res.sent and pdt is not None:
             pdt = pdt.after(req.symbol, req.side)
         if res.order is not None and res.order.is_open:
             open_orders.append(res.order)
         if res.outcome == "unknown":
-            stop_sending = f"order {req.client_order_id} has an unknown outcome: reconcile first"
+            stop_sending = f"order {sendable.client_order_id} has an unknown outcome: reconcile first"
     return results

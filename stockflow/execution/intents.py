@@ -38,12 +38,19 @@ def intent_order_id(
     side: Side | str,
     purpose: str,
     content: str = "",
+    filled_is_done: bool = False,
 ) -> str:
-    """The client order id for this intent (see the module docstring); at most 64 characters."""
+    """The client order id for this intent (see the module docstring); at most 64 characters. With
+    ``filled_is_done`` a generation that filled (even in part) ends the search: the intent was carried
+    out, and its id is returned so that nothing is sent again."""
     with transaction(engine) as s:
         for n in range(MAX_GENERATIONS):
             cid = client_order_id(run_id, session, symbol, side, purpose, intent=f"{content}#{n}")
-            status = s.scalars(select(OrderRow.status).where(OrderRow.client_order_id == cid)).first()
-            if status is None or not OrderStatus(status).is_terminal or status == OrderStatus.NOT_SENT:
+            row = s.execute(
+                select(OrderRow.status, OrderRow.filled_qty).where(OrderRow.client_order_id == cid)
+            ).first()
+            if row is None or not OrderStatus(row[0]).is_terminal or row[0] == OrderStatus.NOT_SENT:
+                return cid
+            if filled_is_done and row[1] > 0:
                 return cid
     raise RuntimeError(f"{symbol} {purpose}: {MAX_GENERATIONS} order ids of one intent used up")

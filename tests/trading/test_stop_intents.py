@@ -109,3 +109,39 @@ def test_an_id_used_by_a_final_order_is_never_issued_again(sqlite_engine: Engine
         with transaction(sqlite_engine) as s:
             s.add(new_order_row(req, broker="paper", run_id="r", session=D0, status=OrderStatus.CANCELED))
     assert len(seen) == n
+
+
+def test_a_decision_sent_again_after_its_order_died_unfilled_gets_a_new_id(
+    harness: Harness, sqlite_engine: Engine
+) -> None:
+    """An exit that expired (or was cancelled) unfilled, decided again in a second run of the same
+    session, reached nobody: the same id was answered ``already_submitted``. A filled one is never
+    sent twice."""
+    h, engine = harness, sqlite_engine
+    _hold_aapl(h, engine)
+    day = h.session
+    exit_ = OrderRequest(
+        client_order_id=client_order_id("trade-z", day, "AAPL", "sell", "exit"),
+        symbol="AAPL",
+        side="sell",
+        qty=10,
+        reference_price=100,
+        intent="exit",
+    )
+    [first] = execute_orders(engine, h.broker, [exit_], run_id="trade-z", session=day)
+    assert first.outcome == "submitted"
+    cancel_order(engine, h.broker, exit_.client_order_id, run_id="trade-z")  # died unfilled
+    [again] = execute_orders(engine, h.broker, [exit_], run_id="trade-z", session=day)
+    assert again.outcome == "submitted" and again.request.client_order_id != exit_.client_order_id
+    h.advance({"AAPL": 101.0})
+    [replay] = execute_orders(engine, h.broker, [exit_], run_id="trade-z", session=day)
+    assert replay.outcome == "already_submitted"  # the renewed one filled: nothing is sent twice
+    from stockflow.execution import reconcile
+
+    reconcile(engine, h.broker, run_id="trade-z")  # our rows now say filled / cancelled
+    [after] = execute_orders(engine, h.broker, [exit_], run_id="trade-z", session=day)
+    assert (
+        after.outcome == "already_submitted"
+        and after.request.client_order_id == again.request.client_order_id
+    )
+    assert h.broker.positions() == []
