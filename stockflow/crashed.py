@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from stockflow.db import transaction, utcnow
@@ -44,7 +44,9 @@ class CrashedRun:
 
 
 def claim_run(session: Session, kind: str, run_id: int, flow_run_id: str | None) -> None:
-    """Record this process as the owner of run ``run_id`` (inside the transaction creating the run)."""
+    """Record this process as the owner of run ``run_id`` (inside the transaction creating the run). A
+    stale owner row of a reused run id (rows deleted by hand, a restored backup) is replaced."""
+    session.execute(delete(RunOwner).where(RunOwner.kind == kind, RunOwner.run_id == run_id))
     session.add(
         RunOwner(kind=kind, run_id=run_id, flow_run_id=flow_run_id, owner=owner_stamp(), created_at=utcnow())
     )

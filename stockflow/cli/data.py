@@ -53,6 +53,8 @@ def print_report(report: Any, settings: Any) -> None:
         console.print(
             "warnings (kept): " + ", ".join(f"{k}={v:,}" for k, v in sorted(report.warnings_by_rule.items()))
         )
+    for line in report.repair_lines():  # a re-read window: restated, replaced, released
+        console.print(line, highlight=False)
     for sym, err in list(report.symbols_failed.items())[:10]:
         console.print(f"[red]failed[/red] {sym}: {err}", markup=True, highlight=False)
     if len(report.symbols_failed) > 10:

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.badinput.corpus import CLI_CASES, cli_cases
 from tests.conftest import ROOT
 
@@ -65,7 +67,12 @@ def test_each_expected_error_is_one_line_without_traceback(tmp_path: Path) -> No
     assert len(cases) == len(CLI_CASES)
 
 
+@pytest.mark.usefixtures("prefect_api")
 def test_failing_ingest_flow_logs_one_line_no_prefect_traceback(tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.settings import PREFECT_API_URL
+
     from tests.data.conftest import bar_rows, trading_days, write_csv
 
     d = tmp_path / "in"
@@ -80,13 +87,25 @@ def test_failing_ingest_flow_logs_one_line_no_prefect_traceback(tmp_path: Path) 
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={**_env(tmp_path), "PREFECT_LOGGING_LEVEL": "INFO"},
+        env={
+            **_env(tmp_path),
+            "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+            "PREFECT_LOGGING_LEVEL": "INFO",
+        },
         timeout=400,
     )
     assert res.returncode == 2, res.stderr[-3000:]
     assert "Traceback" not in res.stderr and "Traceback" not in res.stdout, res.stderr
     errors = _only_the_error_line(res.stderr)
     assert len(errors) == 1 and "validation failed" in errors[0]
-    # The flow run's own log says it in one line too (the same record goes to the API).
-    flow_lines = [ln for ln in (res.stderr + res.stdout).splitlines() if "Encountered exception" in ln]
-    assert flow_lines and all("validation failed" in ln for ln in flow_lines)
+    # The flow run's own log, as stored by the API, says it in one line too: no traceback there either.
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(sort="START_TIME_DESC", limit=20)
+        run = next(r for r in runs if r.parameters.get("path") == str(d))
+        logs = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])), limit=200
+        )
+        assert run.state is not None and run.state.is_failed()
+    messages = [log.message for log in logs]
+    assert any("validation failed" in m for m in messages), messages
+    assert not any("Traceback" in m for m in messages), messages

@@ -128,3 +128,15 @@ def test_sigterm_unwinds_the_cli(tmp_path: Path) -> None:
         timeout=60,
     )
     assert "unwound: terminated by signal 15" in res.stdout, res.stderr
+
+
+def test_a_reused_run_id_replaces_its_stale_owner(sqlite_engine: Engine) -> None:
+    from stockflow.crashed import claim_run, run_owner
+    from stockflow.db import transaction
+
+    for flow_run in ("first", "second"):  # e.g. trade_runs emptied by hand: ids start again at 1
+        with transaction(sqlite_engine) as s:
+            claim_run(s, "trade", 1, flow_run)
+    assert run_owner(sqlite_engine, "trade", 1) is not None
+    alive, _ = trade_run_owner_alive(sqlite_engine, "second")
+    assert alive is True
