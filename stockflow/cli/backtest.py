@@ -72,15 +72,20 @@ def register(app: typer.Typer) -> None:
             start_run(engine, request, run_key=run_key)
         try:
             bars, s, e = load_universe(settings, engine, request)
-            comp = run_comparison(
-                bars,
-                settings,
-                strategies=request.strategies,
-                start=s,
-                end=e,
-                costs=request.costs,
-                engine=engine,
-            )
+            from stockflow.compute.backtest import parallel_compare
+            from stockflow.compute.executor import open_executor
+
+            with open_executor(settings) as ex:  # compute.dask_address: one unit per strategy on Dask
+                comp = run_comparison(
+                    bars,
+                    settings,
+                    strategies=request.strategies,
+                    start=s,
+                    end=e,
+                    costs=request.costs,
+                    engine=engine,
+                    compare_fn=parallel_compare(ex) if ex.distributed else None,
+                )
             syms = sorted(bars.get_column("symbol").unique().to_list())
             files = None
             if report:

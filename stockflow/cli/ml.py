@@ -63,17 +63,21 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train challengers, compare walk-forward with the champion and baselines, promote if better."""
         from models.cards import TABLE_COLUMNS, metrics_rows
-        from stockflow.retrain import run_retrain
+        from stockflow.compute.executor import open_executor
+        from stockflow.compute.walkforward import UnitRunner
+        from stockflow.retrain import run_retrain, serial_runner
 
         settings, engine = _setup()
-        report = run_retrain(
-            settings,
-            engine,
-            symbols=_list(symbols),
-            start=_date(start, "--start"),
-            end=_date(end, "--end"),
-            kinds=_list(kinds, upper=False),
-        )
+        with open_executor(settings) as ex:  # compute.dask_address: units on Dask (no Prefect here)
+            report = run_retrain(
+                settings,
+                engine,
+                symbols=_list(symbols),
+                start=_date(start, "--start"),
+                end=_date(end, "--end"),
+                kinds=_list(kinds, upper=False),
+                runner=UnitRunner(ex) if ex.distributed else serial_runner,
+            )
         folds = report.folds
         typer.echo(
             f"retrain #{report.retrain_run_id}: {len(report.symbols)} symbols, {len(folds)} folds "

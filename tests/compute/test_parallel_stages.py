@@ -73,3 +73,30 @@ def test_strategies_in_parallel_on_the_cluster_give_the_same_equity(
         bars, settings, strategies=names, start=start, end=end, compare_fn=parallel_compare(InlineExecutor())
     )
     assert np.allclose(via_runner.table()["final_equity"].to_numpy(), want.table()["final_equity"].to_numpy())
+
+
+def test_the_backtest_cli_on_the_cluster_prints_the_in_process_table(
+    settings: Settings, monkeypatch: Any, dask_cluster: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from stockflow.cli import app
+    from stockflow.db import make_engine, transaction, upgrade
+    from stockflow.store.bars import store_bars
+
+    monkeypatch.setenv("STOCKFLOW_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("STOCKFLOW_REPORTS_DIR", str(settings.reports_dir))
+    engine = make_engine(settings.db_url)
+    upgrade(engine)
+    with transaction(engine) as s:
+        store_bars(s, random_bars(SYMBOLS, 400, seed=11), source="test", ingest_run_id=None)
+    args = ["backtest", "--symbols", ",".join(SYMBOLS), "--start", "2015-06-01", "--end", "2016-03-31"]
+    here = CliRunner().invoke(app, [*args, "--no-report"])
+    monkeypatch.setenv("STOCKFLOW_COMPUTE__DASK_ADDRESS", dask_cluster.scheduler_address)
+    there = CliRunner().invoke(app, [*args, "--no-report"])
+    assert here.exit_code == 0 and there.exit_code == 0, (here.output, there.output)
+
+    def table(out: str) -> list[str]:  # the scheduler of the test's cluster logs into the same stream
+        return [line for line in out.splitlines() if "distributed." not in line]
+
+    assert table(here.output) == table(there.output) and "ensemble" in here.output
