@@ -94,6 +94,10 @@ def test_folds_are_independent_and_seeded(
     assert alone.height == together.height > 0
     key = ["model", "symbol", "session"]
     assert alone.sort(key).equals(together.sort(key))
+    # The per-(kind, fold) unit: one recipe, no control, no baselines: the same rows for that model.
+    unit = fold_predictions(data.frame, data.folds[-1], recipes, cfg, control=False, baselines=False)
+    assert set(unit["model"]) == {"lightgbm"}
+    assert unit.sort(key).equals(together.filter(pl.col("model") == "lightgbm").sort(key))
 
 
 def test_failed_retrain_is_recorded(ml_settings: Settings, sqlite_engine: Engine) -> None:
