@@ -18,11 +18,11 @@ from stockflow.errors import DataError, ModelError
 from stockflow.predict import run_predict
 from stockflow.retrain import (
     evaluate_walk_forward,
-    latest_retrain,
     prepare_data,
     run_retrain,
     train_config,
 )
+from stockflow.retrain_store import latest_retrain
 from stockflow.training import Recipe, fold_predictions
 from tests.models.conftest import SYMBOLS, small_settings, store
 
