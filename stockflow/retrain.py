@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from models.base import jsonable
 from models.factory import MODEL_KINDS, effective_params, params_from_settings
@@ -33,7 +33,7 @@ from stockflow import registry
 from stockflow.compute.features import build_features_report
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
-from stockflow.db.models_ml import ModelRecord, RetrainRun
+from stockflow.db.models_ml import RetrainRun
 from stockflow.errors import ConfigError, DataError
 from stockflow.evaluation import Fold, comparison_table, folds, model_metrics
 from stockflow.evaluation.figures import panel_figures
@@ -41,6 +41,7 @@ from stockflow.evaluation.topk_eval import TopkConfig
 from stockflow.features import feature_set
 from stockflow.logs import get_logger
 from stockflow.promotion import Decision, decide
+from stockflow.retrain_store import gate_reason, registry_metrics, summary
 from stockflow.store.bars import load_bars
 from stockflow.training import (
     Recipe,
@@ -442,7 +443,7 @@ def _record(
                 symbols=data.symbols,
                 train_start=train_start,
                 train_end=train_end,
-                metrics=jsonable(_registry_metrics(card)),
+                metrics=jsonable(registry_metrics(card)),
                 reason=gate_reason(decision, gate) if gate else None,
                 retrain_run_id=run_id,
             )
@@ -458,51 +459,5 @@ def _record(
         run.best_challenger = candidate_version
         run.promoted = bool(decision.promote and candidate_version)
         run.reason = decision.reason
-        run.metrics = jsonable({k: _summary(v) for k, v in metrics.items()})
+        run.metrics = jsonable({k: summary(v) for k, v in metrics.items()})
         return champion_after
-
-
-def gate_reason(decision: Decision, gate: Any) -> str:
-    """A challenger's gate outcome in words; when the control leaked, that reason comes first, so a
-    gate that passed on its own figures never reads as a promotion."""
-    own = gate.reason if gate else ""
-    if decision.control_ok:
-        return own
-    return f"not promotable: {decision.reason.removeprefix('nothing promoted: ')} (own gates: {own})"
-
-
-def _registry_metrics(card: dict[str, Any]) -> dict[str, Any]:
-    wf = card.get("walk_forward", {})
-    return {
-        "walk_forward": _summary(wf.get("metrics", {})),
-        "baselines": {k: _summary(v) for k, v in (card.get("baselines") or {}).items()},
-        "control": _summary(card.get("control") or {}),
-        "gate": card.get("gate", {}),
-        "folds": wf.get("folds", []),
-    }
-
-
-_SUMMARY_KEYS = (
-    "n", "base_rate", "accuracy", "roc_auc", "log_loss", "brier", "ic_mean", "ic_std", "ic_t", "ic_ir",
-    "pearson_ic_mean", "pearson_ic_ir", "pearson_ic_t", "ic_t_every_h", "ic_n_sessions", "n_symbols",
-    "hit_rate_by_confidence", "portfolio", "vs_momentum", "vs_reversal",
-)  # fmt: skip
-
-
-def _summary(m: dict[str, Any]) -> dict[str, Any]:
-    return {k: m[k] for k in _SUMMARY_KEYS if k in m}
-
-
-def latest_retrain(engine: Engine) -> RetrainRun | None:
-    """The most recent retrain run row (any status)."""
-    with transaction(engine) as s:
-        return s.scalars(select(RetrainRun).order_by(RetrainRun.id.desc()).limit(1)).one_or_none()
-
-
-def models_of_run(engine: Engine, run_id: int) -> list[registry.ModelEntry]:
-    """Registry entries created by one retrain."""
-    with transaction(engine) as s:
-        rows = s.scalars(
-            select(ModelRecord).where(ModelRecord.retrain_run_id == run_id).order_by(ModelRecord.id)
-        )
-        return [registry.ModelEntry.from_row(r) for r in rows]

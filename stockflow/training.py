@@ -229,11 +229,14 @@ def fold_predictions(
     *,
     aliases: Mapping[str, str] | None = None,
     control: bool = True,
+    baselines: bool = True,
 ) -> pl.DataFrame:
     """Out-of-sample predictions of one fold: every recipe, the baselines and the shuffled-label control.
 
     ``aliases`` maps extra names to a recipe name whose predictions they share (e.g. the champion when
-    its recipe equals a challenger's: the same fit, computed once).
+    its recipe equals a challenger's: the same fit, computed once). The per-(kind, fold) unit of work is
+    this function with one recipe and ``control=False, baselines=False`` (an ensemble fits its own
+    members then); a scheduler may run those units anywhere and concatenate the frames.
     """
     train, test = split(frame, fold, cfg.label_horizon)
     if train.is_empty() or test.is_empty():
@@ -265,8 +268,10 @@ def fold_predictions(
         shuffled = fit_recipes(train, ctl, cfg, shuffle_seed=cfg.seed + 1000 + fold.index)
         add(f"shuffled_control({cfg.control_kind})", "control",
             predict_rows(shuffled.models["control"], frame, test, cfg.feature_columns))  # fmt: skip
-    for name, fn in default_baselines(cfg.momentum_column).items():
+    for name, fn in (default_baselines(cfg.momentum_column) if baselines else {}).items():
         add(name, "baseline", fn(train, test))
+    if not parts:
+        return pl.DataFrame()
     return (
         pl.concat(parts)
         .select("fold", "model", "kind", "symbol", "session", "p", "y_up", "fwd_ret", "fwd_ret_1")

@@ -46,6 +46,8 @@ def small_settings(tmp_path: Path, **overrides: Any) -> Settings:
         data={"symbols": list(SYMBOLS)},
         models=models,
         portfolio={**SMALL_PORTFOLIO, **overrides.pop("portfolio", {})},
+        # The synthetic panels plant a one-session reversal: a one-session label sees it best.
+        features={"label_horizon": 1, **overrides.pop("features", {})},
         drift={"reference_days": 50, "current_days": 20, **overrides.pop("drift", {})},
         **overrides,
     )
@@ -81,7 +83,7 @@ def feature_arrays(reversal_bars: pl.DataFrame) -> dict[str, Any]:
     """Train / validation / test arrays of the reversal panel (usable rows, ordered by symbol, session)."""
     from stockflow.config.sections import FeatureSettings
 
-    frame = build_features(reversal_bars, FeatureSettings())
+    frame = build_features(reversal_bars, FeatureSettings(label_horizon=1))
     rows = frame.filter(~pl.col("warmup") & pl.col("y_up").is_not_null()).sort(["symbol", "session"])
     days = rows.get_column("session").unique().sort()
     cut1, cut2 = days[int(days.len() * 0.6)], days[int(days.len() * 0.8)]

@@ -39,6 +39,7 @@ def test_retrain_then_monitor_flows(
         "STOCKFLOW_DATA__SYMBOLS": json.dumps(list(SYMBOLS)),
         "STOCKFLOW_MODELS": json.dumps({**SMALL_MODELS, "n_folds": 1}),
         "STOCKFLOW_PORTFOLIO": json.dumps(SMALL_PORTFOLIO),
+        "STOCKFLOW_FEATURES__LABEL_HORIZON": "1",
         "STOCKFLOW_DRIFT__REFERENCE_DAYS": "50",
         "STOCKFLOW_DRIFT__DRIFT_SHARE_THRESHOLD": "0.0",
     }

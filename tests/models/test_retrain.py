@@ -15,15 +15,16 @@ from stockflow.config import Settings
 from stockflow.db import transaction
 from stockflow.db.models_ml import ModelRecord, RetrainRun
 from stockflow.errors import DataError, ModelError
+from stockflow.predict import run_predict
 from stockflow.retrain import (
     evaluate_walk_forward,
-    latest_retrain,
     prepare_data,
     run_retrain,
     train_config,
 )
+from stockflow.retrain_store import latest_retrain
 from stockflow.training import Recipe, fold_predictions
-from tests.models.conftest import store
+from tests.models.conftest import SYMBOLS, small_settings, store
 
 
 def test_retrain_promotes_a_better_model_then_keeps_it_within_the_margin(
@@ -94,6 +95,10 @@ def test_folds_are_independent_and_seeded(
     assert alone.height == together.height > 0
     key = ["model", "symbol", "session"]
     assert alone.sort(key).equals(together.sort(key))
+    # The per-(kind, fold) unit: one recipe, no control, no baselines: the same rows for that model.
+    unit = fold_predictions(data.frame, data.folds[-1], recipes, cfg, control=False, baselines=False)
+    assert set(unit["model"]) == {"lightgbm"}
+    assert unit.sort(key).equals(together.filter(pl.col("model") == "lightgbm").sort(key))
 
 
 def test_failed_retrain_is_recorded(ml_settings: Settings, sqlite_engine: Engine) -> None:
@@ -130,3 +135,18 @@ def test_registry_promotion_and_single_champion(engine: Engine) -> None:
         registry.promote(engine, "v1", reason=" ")
     with transaction(engine) as s:
         assert s.scalars(select(RetrainRun)).first() is None
+
+
+def test_retrain_and_predict_on_the_alpha158_feature_set(
+    tmp_path: Path, sqlite_engine: Engine, reversal_bars: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = small_settings(tmp_path, features={"feature_set_version": "a158-v1"})
+    store(sqlite_engine, reversal_bars)
+    rep = run_retrain(settings, sqlite_engine, kinds=["lightgbm", "momentum"])
+    entries = {e.kind: e for e in registry.list_models(sqlite_engine)}
+    assert entries["lightgbm"].feature_set_version == "a158-v1"
+    assert entries["momentum"].params["column"] == "ROC20"  # the set's own lookback return
+    version = rep.challengers["lightgbm"]
+    preds = run_predict(settings, sqlite_engine, version=version).predictions
+    assert len(preds) == len(SYMBOLS) and all(p.prob_outperform == p.probability for p in preds)
