@@ -171,12 +171,10 @@ def test_auto_run_trades_fills_next_open_and_snapshots(clean: Engine) -> None:
     reports = Path(os.environ["STOCKFLOW_REPORTS_DIR"])
     assert (reports / "equity" / "equity-curve.png").stat().st_size > 1000
 
-    # The same session again sends no second order (deterministic client order ids), and its summary
-    # does not count the first run's orders as sent (issue 10 defect 4).
+    # The same session again sends no second order (deterministic client order ids).
     again = _run("auto").result()
     assert len(_orders(clean)) == len(sent), again["orders_sent"]
     assert again["orders_sent"] == [], again["orders_sent"]
-    assert "0 order(s) sent" in again["message"], again["message"]
 
     # Next session: the paper broker fills at that bar's open, the snapshot shows the positions.
     nxt = _run("auto", NEXT_SESSION)
@@ -382,3 +380,20 @@ def test_empty_universe_means_every_symbol_the_source_holds(
     summary = state.result()
     assert set(summary["symbols"]) > {"AAPL", "GOOG", "IBM", "MSFT"}  # every symbol of the sample
     assert summary["predictions"] >= 3 and summary["portfolio"]["k"] >= 1
+
+
+def test_rerun_after_a_cancel_does_not_count_orders_already_sent(clean: Engine) -> None:
+    """Issue 10 defect 4: the session's orders were sent by an earlier run and since cancelled; a re-run
+    finds them "already submitted" (client order ids are single-use) and must not report them as sent."""
+    from stockflow.brokers.paper import PaperBroker
+
+    sent = _run("auto").result()["orders_sent"]
+    assert sent
+    paper = PaperBroker(clean)
+    for o in paper.open_orders():
+        paper.cancel(o.broker_order_id)
+    again = _run("auto").result()
+    assert len(_orders(clean)) == len(sent)
+    assert again["orders_sent"] == [], again["orders_sent"]
+    assert {o["symbol"] for o in again["orders_already_sent"]} == {o["symbol"] for o in sent}
+    assert "0 order(s) sent" in again["message"], again["message"]
