@@ -2,9 +2,9 @@
 
 One module-scoped state store holds the sample bars (ingested by the first run) and the model the first
 run trains; every test starts from a clean trading state (paper account, orders, ledger, signals).
-The session is a replay ``as_of`` 2012-03-30, where the small LightGBM is bullish on the symbols, so
-that signals become orders (trading.signal_source=best_challenger: the model did not beat the
-baselines, and the runs say so).
+The session is a replay ``as_of`` 2012-03-30; the top-k book of the small LightGBM's scores becomes
+orders (trading.signal_source=best_challenger: the model did not beat the baselines, and the runs say
+so).
 """
 
 from __future__ import annotations
@@ -49,8 +49,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
         "STOCKFLOW_MODELS__N_FOLDS": "2",
         "STOCKFLOW_MODELS__LGBM_NUM_BOOST_ROUND": "50",
         "STOCKFLOW_TRADING__SIGNAL_SOURCE": "best_challenger",
-        "STOCKFLOW_TRADING__AUTO_THRESHOLD": "0.5",
-        "STOCKFLOW_TRADING__APPROVAL_THRESHOLD": "0.5",
     }
     mp = pytest.MonkeyPatch()
     for k, v in env.items():
