@@ -9,7 +9,9 @@ sized and checked by risk. Then:
   meaning of confidence, lies in ``[portfolio.approval_band_low, portfolio.approval_band_high]``) or
   when it is large (notional above ``portfolio.approval_notional``); the rest are sent.
 
-A symbol with no order (kept, not in the top k, or no room left) is ``ignored`` with the reason.
+A holding that leaves without a score this session (no bar, too little history) has no view: it counts
+as P(outperform) 0.5. A symbol with no order (kept, not in the top k, or no room left) is ``ignored``
+with the reason.
 """
 
 from __future__ import annotations

@@ -76,8 +76,8 @@ class Operation:
 
 
 def _trading_env(base: Path) -> dict[str, str]:
-    """Settings of the served flows: sample data replayed at AS_OF, a small LightGBM, hybrid thresholds
-    that send every BUY to approval (auto only at 0.9+)."""
+    """Settings of the served flows: sample data replayed at AS_OF, a small LightGBM, a hybrid approval
+    band [0, 1] that sends every order of the top-k book to approval."""
     return {
         "STOCKFLOW_DATA_DIR": str(base / "data"),
         "STOCKFLOW_REPORTS_DIR": str(base / "reports"),
@@ -87,8 +87,8 @@ def _trading_env(base: Path) -> dict[str, str]:
         "STOCKFLOW_MODELS__N_FOLDS": "2",
         "STOCKFLOW_MODELS__LGBM_NUM_BOOST_ROUND": "50",
         "STOCKFLOW_TRADING__SIGNAL_SOURCE": "best_challenger",
-        "STOCKFLOW_TRADING__APPROVAL_THRESHOLD": "0.5",
-        "STOCKFLOW_TRADING__AUTO_THRESHOLD": "0.9",
+        "STOCKFLOW_PORTFOLIO__APPROVAL_BAND_LOW": "0",
+        "STOCKFLOW_PORTFOLIO__APPROVAL_BAND_HIGH": "1",
         "STOCKFLOW_TRADING__APPROVAL_TIMEOUT_S": "600",
     }
 

@@ -2,9 +2,9 @@
 
 One module-scoped state store holds the sample bars (ingested by the first run) and the model the first
 run trains; every test starts from a clean trading state (paper account, orders, ledger, signals).
-The session is a replay ``as_of`` 2012-03-30, where the small LightGBM is bullish on the symbols, so
-that signals become orders (trading.signal_source=best_challenger: the model did not beat the
-baselines, and the runs say so).
+The session is a replay ``as_of`` 2012-03-30; the top-k book of the small LightGBM's scores becomes
+orders (trading.signal_source=best_challenger: the model did not beat the baselines, and the runs say
+so).
 """
 
 from __future__ import annotations
@@ -49,8 +49,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
         "STOCKFLOW_MODELS__N_FOLDS": "2",
         "STOCKFLOW_MODELS__LGBM_NUM_BOOST_ROUND": "50",
         "STOCKFLOW_TRADING__SIGNAL_SOURCE": "best_challenger",
-        "STOCKFLOW_TRADING__AUTO_THRESHOLD": "0.5",
-        "STOCKFLOW_TRADING__APPROVAL_THRESHOLD": "0.5",
     }
     mp = pytest.MonkeyPatch()
     for k, v in env.items():
@@ -171,12 +169,10 @@ def test_auto_run_trades_fills_next_open_and_snapshots(clean: Engine) -> None:
     reports = Path(os.environ["STOCKFLOW_REPORTS_DIR"])
     assert (reports / "equity" / "equity-curve.png").stat().st_size > 1000
 
-    # The same session again sends no second order (deterministic client order ids), and its summary
-    # does not count the first run's orders as sent (issue 10 defect 4).
+    # The same session again sends no second order (deterministic client order ids).
     again = _run("auto").result()
     assert len(_orders(clean)) == len(sent), again["orders_sent"]
     assert again["orders_sent"] == [], again["orders_sent"]
-    assert "0 order(s) sent" in again["message"], again["message"]
 
     # Next session: the paper broker fills at that bar's open, the snapshot shows the positions.
     nxt = _run("auto", NEXT_SESSION)
@@ -382,3 +378,20 @@ def test_empty_universe_means_every_symbol_the_source_holds(
     summary = state.result()
     assert set(summary["symbols"]) > {"AAPL", "GOOG", "IBM", "MSFT"}  # every symbol of the sample
     assert summary["predictions"] >= 3 and summary["portfolio"]["k"] >= 1
+
+
+def test_rerun_after_a_cancel_does_not_count_orders_already_sent(clean: Engine) -> None:
+    """Issue 10 defect 4: the session's orders were sent by an earlier run and since cancelled; a re-run
+    finds them "already submitted" (client order ids are single-use) and must not report them as sent."""
+    from stockflow.brokers.paper import PaperBroker
+
+    sent = _run("auto").result()["orders_sent"]
+    assert sent
+    paper = PaperBroker(clean)
+    for o in paper.open_orders():
+        paper.cancel(o.broker_order_id)
+    again = _run("auto").result()
+    assert len(_orders(clean)) == len(sent)
+    assert again["orders_sent"] == [], again["orders_sent"]
+    assert {o["symbol"] for o in again["orders_already_sent"]} == {o["symbol"] for o in sent}
+    assert "0 order(s) sent" in again["message"], again["message"]
