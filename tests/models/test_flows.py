@@ -18,9 +18,15 @@ from tests.models.conftest import SMALL_MODELS, SMALL_PORTFOLIO, SYMBOLS, store
 def _artifact(key: str) -> object | None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
 
+    # The newest one: other tests sharing the API may have published under the same key before.
     with get_client(sync_client=True) as c:
-        found = c.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=1)
+        found = c.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
     return found[0] if found else None
 
 
