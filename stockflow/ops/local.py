@@ -29,7 +29,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -45,6 +45,9 @@ from stockflow.ops.security import CLIENT_AUTH_ENV, SERVER_AUTH_ENV, TELEMETRY_O
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: File, under PREFECT_HOME, describing the running operation (read by ``stockflow status`` / ``down``).
 STATE_FILE = "stockflow-up.json"
+#: File, under PREFECT_HOME, the serve process writes once it registered its deployments (what it serves and
+#: what it left out); ``stockflow up`` removes it before starting the serve process.
+READY_FILE = "serve-ready.json"
 DB_URL_ENV = "PREFECT_API_DATABASE_CONNECTION_URL"
 
 
@@ -294,6 +297,29 @@ def settle_runs(
     return cancelled
 
 
+def read_ready_file(path: Path) -> dict[str, Any] | None:
+    """What the serve process wrote once it registered its deployments, or None (not yet)."""
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
+
+
+def _timestamp(value: Any) -> float:
+    """Seconds since the epoch of an ISO timestamp from the API; 0.0 when missing or unreadable."""
+    if not value:
+        return 0.0
+    import datetime as dt
+
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.timestamp()
+
+
 def _tail(path: Path, lines: int = 25) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -311,7 +337,13 @@ class _Child:
 class LocalOperation:
     """Start and stop the local operation (see the module docstring). Use as a context manager."""
 
-    def __init__(self, config: OperationConfig, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        config: OperationConfig,
+        settings: Settings | None = None,
+        *,
+        on_step: Callable[[str], None] | None = None,
+    ) -> None:
         self.config = config
         self.settings = settings
         self.env = child_env(config, settings)
@@ -321,12 +353,20 @@ class LocalOperation:
         self.reports: ReportsServer | None = None
         self._children: list[_Child] = []
         self._t0 = 0.0
-        self._serve_log_offset = 0
+        self._wall_t0 = 0.0
+        self._ready_file = config.prefect_home / READY_FILE
+        self._on_step = on_step
+
+    def _step(self, message: str) -> None:
+        """Report one start-up step as it happens (``stockflow up`` prints them)."""
+        if self._on_step is not None:
+            self._on_step(f"{message} ({self._elapsed():.1f}s)")
 
     # ----------------------------------------------------------------------------------------- start
     def start(self) -> LocalOperation:
         """Start everything and wait until it is usable; on failure stop what was started and raise."""
         self._t0 = time.perf_counter()
+        self._wall_t0 = time.time()
         cfg = self.config
         check_bind(cfg.host, self.env)
         for what, port in (("Prefect server", cfg.prefect_port), ("reports server", cfg.reports_port)):
@@ -339,26 +379,44 @@ class LocalOperation:
         cfg.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._start_server()
+            self._step(f"Prefect server starting on {cfg.host}:{cfg.prefect_port}")
             # The serve process imports Prefect and the flows (seconds) while the server boots; it waits
             # for the API itself before it registers anything.
             self._start_serve()
+            self._step("serve process starting (imports the flows, then registers the deployments)")
             self._wait_api()
             self.timings["api_healthy_s"] = self._elapsed()
+            self._step(f"Prefect API healthy at {cfg.api_url}")
             self._wait_ui()
             self.timings["ui_served_s"] = self._elapsed()
+            self._step(f"Prefect UI served at {cfg.ui_url}")
             self.reports = ReportsServer(
                 cfg.reports_dir,
                 cfg.host,
                 cfg.reports_port,
                 auth=None if is_loopback(cfg.host) else self.env.get(SERVER_AUTH_ENV),
+                book=self._book_source(),
             ).start()
+            self._step(f"reports server and book page at {cfg.reports_url}/")
             self._wait_deployments()
             self.timings["deployments_ready_s"] = self._elapsed()
+            served = len(self.wanted_names()) - len(self.missing_deployments)
+            self._step(f"{served} deployment(s) registered and polled by the serve process")
             self._write_state()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _book_source(self) -> Any:
+        """What the reports server's book page reads (None without settings: no state store known)."""
+        if self.settings is None:
+            return None
+        from stockflow.db import get_engine
+        from stockflow.ops.book import collect_book
+
+        settings, ui_url = self.settings, f"http://{self.config.link_host}:{self.config.prefect_port}"
+        return lambda: collect_book(settings, get_engine(settings.db_url), ui_url=ui_url)
 
     def _elapsed(self) -> float:
         return round(time.perf_counter() - self._t0, 2)
@@ -407,9 +465,8 @@ class LocalOperation:
         )
 
     def _start_serve(self) -> None:
-        serve_log = self.config.log_dir / "serve.log"
-        # Only this start's lines count when waiting for the registration.
-        self._serve_log_offset = serve_log.stat().st_size if serve_log.exists() else 0
+        # Only this start's ready file counts when waiting for the registration.
+        self._ready_file.unlink(missing_ok=True)
         argv = [
             sys.executable,
             "-m",
@@ -418,6 +475,8 @@ class LocalOperation:
             str(self.config.startup_timeout_s),
             # Runs left unfinished by an operation that did not stop cleanly cannot continue: say so.
             "--cancel-unfinished",
+            "--ready-file",
+            str(self._ready_file),
         ]
         if self.config.catalog:
             argv += ["--catalog", self.config.catalog]
@@ -460,24 +519,27 @@ class LocalOperation:
         self._wait("the Prefect UI", ui_ready)
 
     def _wait_deployments(self) -> None:
+        """Wait until the serve process said what it serves (its ready file, written by this start) and
+        the API lists each of those deployments active and polled by a runner since this start.
+
+        Nothing here reads the serve log: its size in bytes and its decoded text differ as soon as a flow
+        logged non-ASCII text (a signal driver's ``σ``), which once made every later start time out."""
         wanted = set(self.wanted_names())
-        serve_log = self.config.log_dir / "serve.log"
-        start_size = self._serve_log_offset
+        since = self._wall_t0 - 2.0  # the server's clock is this machine's; a little slack
 
         def registered() -> bool:
-            text = serve_log.read_text(errors="replace")[start_size:] if serve_log.exists() else ""
-            left_out = {
-                line.split("'")[1] for line in text.splitlines() if "left out:" in line and "'" in line
-            }
-            active = {
+            ready = read_ready_file(self._ready_file)
+            if ready is None:
+                return False
+            left_out = set(ready.get("left_out") or [])
+            expected = {n for n in wanted if n.split("/")[-1] not in left_out}
+            polled = {
                 d["full_name"]
                 for d in read_deployments(self.config.api_url, auth=self.auth)
-                if not d.get("paused")
+                if not d.get("paused") and _timestamp(d.get("last_polled")) >= since
             }
-            expected = {n for n in wanted if n.split("/")[-1] not in left_out}
-            self.missing_deployments = sorted(wanted - active)
-            # Ready when the serve process reported what it serves and every loadable one is active.
-            return "serving" in text and expected <= active
+            self.missing_deployments = sorted(wanted - polled)
+            return expected <= polled
 
         self._wait("the deployments to register", registered, poll_s=0.5)
 

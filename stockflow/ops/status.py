@@ -8,7 +8,7 @@ from pathlib import Path
 
 from stockflow.config import Settings
 from stockflow.ops.local import http_get, read_deployments, read_state
-from stockflow.ops.security import CLIENT_AUTH_ENV
+from stockflow.ops.security import CLIENT_AUTH_ENV, SERVER_AUTH_ENV
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class OperationStatus:
     up_pid: int | None
     deployments: tuple[DeploymentStatus, ...]
     timings: dict[str, float]
+    reports_auth_needed: bool = False
 
 
 def collect_status(settings: Settings, prefect_home: Path) -> OperationStatus:
@@ -41,9 +42,12 @@ def collect_status(settings: Settings, prefect_home: Path) -> OperationStatus:
     ui_url = state.get("ui_url") or f"http://{host}:{settings.server.prefect_port}"
     api_url = state.get("api_url") or f"{ui_url}/api"
     reports_url = state.get("reports_url") or f"http://{host}:{settings.server.reports_port}"
-    auth = os.environ.get(CLIENT_AUTH_ENV) or None
+    auth = os.environ.get(CLIENT_AUTH_ENV) or os.environ.get(SERVER_AUTH_ENV) or None
     api_ok = http_get(f"{api_url}/health", auth=auth, timeout=3)[0] == 200
-    reports_ok = http_get(reports_url + "/", timeout=3)[0] == 200
+    # The reports server asks for the same user/password as the API when exposed (issue 12: it was shown
+    # DOWN because this request carried no credentials); 401 still means it answers.
+    reports_status = http_get(reports_url + "/book.json", auth=auth, timeout=3)[0]
+    reports_ok = reports_status in (200, 401, 404, 503)
     deployments: list[DeploymentStatus] = []
     if api_ok:
         for d in sorted(read_deployments(api_url, auth=auth), key=lambda d: d["full_name"]):
@@ -69,6 +73,7 @@ def collect_status(settings: Settings, prefect_home: Path) -> OperationStatus:
         up_pid=state.get("pid"),
         deployments=tuple(deployments),
         timings=dict(state.get("timings") or {}),
+        reports_auth_needed=reports_status == 401,
     )
 
 
@@ -77,7 +82,8 @@ def format_status(st: OperationStatus) -> str:
     lines = [
         f"Prefect UI   {st.ui_url}  {'up' if st.api_ok else 'DOWN'}"
         + (f" (stockflow up pid {st.up_pid})" if st.up_pid else ""),
-        f"Reports      {st.reports_url}/  {'up' if st.reports_ok else 'DOWN'}",
+        f"Reports      {st.reports_url}/  {'up' if st.reports_ok else 'DOWN'}"
+        + (f" (asks for a password: set {CLIENT_AUTH_ENV})" if st.reports_auth_needed else ""),
     ]
     if st.api_ok:
         lines.append(f"Deployments  {len(st.deployments)}")
