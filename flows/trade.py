@@ -217,6 +217,10 @@ def _run(
         for s in sor.stops
     ]
     summary["trading_state"] = sor.state.state.value
+    if sor.breaker.newly_tripped:  # Prefect automations tell a person (issue 11)
+        from stockflow.ops.notify import emit_halted
+
+        emit_halted(reason=sor.state.breaker_detail, actor="daily-loss breaker")
 
     choice = choose_model_task(settings, engine)
     if choice.entry is None and settings.trading.train_if_no_model and never_trained(engine):

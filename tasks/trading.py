@@ -77,6 +77,19 @@ def choose_model_task(settings: Settings, engine: Engine, *, trained_now: bool =
     return choice
 
 
+def _loaded_model(settings: Settings, engine: Engine, choice: ModelChoice) -> Any:
+    """The chosen model, loaded, to explain its own predictions (None when it cannot be loaded)."""
+    if choice.entry is None:
+        return None
+    from stockflow.registry import load_version
+
+    try:
+        return load_version(settings, engine, choice.entry.version)[1]
+    except Exception as err:
+        get_logger().warning(f"drivers: could not load {choice.entry.version} ({err}); z-scores instead")
+        return None
+
+
 @task(name="predict-signals", cache_policy=NO_CACHE)
 def predict_signals(
     settings: Settings,
@@ -97,7 +110,9 @@ def predict_signals(
     frame = feature_frame(settings, engine, symbols, session)
     from stockflow.features import FEATURE_COLUMNS
 
-    drivers = feature_drivers(frame, FEATURE_COLUMNS, model_importances(choice.entry))
+    drivers = feature_drivers(
+        frame, FEATURE_COLUMNS, model_importances(choice.entry), model=_loaded_model(settings, engine, choice)
+    )
     signals = make_signals(preds, held, settings.trading, drivers)
     log = get_logger()
     for s in signals:

@@ -98,6 +98,23 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
         typer.echo(f"stopped `stockflow up` (pid {pid})")
 
+    @app.command("quarantine")
+    def quarantine(
+        run: int = typer.Option(None, "--run", help="Only this ingest run's rows."),
+        symbol: str = typer.Option(None, "--symbol", help="Only this symbol."),
+        rule: str = typer.Option(None, "--rule", help="Only this rule (e.g. ohlc_consistent)."),
+        limit: int = typer.Option(50, "--limit", help="At most this many rows, newest first."),
+    ) -> None:
+        """Rows kept out of the store: symbol, session, rule, raw values, source file and row."""
+        from stockflow.config import load_settings
+        from stockflow.db import get_engine, upgrade
+        from stockflow.ops.quarantine import format_quarantine, quarantine_rows
+
+        engine = get_engine(load_settings().db_url)
+        upgrade(engine)
+        rows = quarantine_rows(engine, ingest_run_id=run, symbol=symbol, rule=rule, limit=limit)
+        typer.echo(format_quarantine(rows))
+
     @app.command("status")
     def status() -> None:
         """Show whether the local operation runs: UI, deployments with schedules, reports server."""

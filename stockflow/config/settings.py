@@ -21,6 +21,7 @@ from stockflow.config.sections import (
     DriftSettings,
     FeatureSettings,
     ModelSettings,
+    NotificationSettings,
     RiskSettings,
     ServerSettings,
     TradingSettings,
@@ -66,6 +67,7 @@ class Settings(BaseSettings):
     trading: TradingSettings = TradingSettings()
     backtest: BacktestSettings = BacktestSettings()
     server: ServerSettings = ServerSettings()
+    notifications: NotificationSettings = NotificationSettings()
 
     @classmethod
     def settings_customise_sources(

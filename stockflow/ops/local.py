@@ -402,11 +402,27 @@ class LocalOperation:
             self.timings["deployments_ready_s"] = self._elapsed()
             served = len(self.wanted_names()) - len(self.missing_deployments)
             self._step(f"{served} deployment(s) registered and polled by the serve process")
+            self._setup_notifications()
             self._write_state()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _setup_notifications(self) -> None:
+        """The notification automations from settings (none when notifications are off)."""
+        if self.settings is None:
+            return
+        from stockflow.ops.notify import setup_notifications
+
+        cfg = self.settings.notifications
+        if not cfg.webhook_url and not cfg.block:
+            self._step("notifications off (set notifications.webhook_url or notifications.block)")
+            return
+        book = f"http://{self.config.link_host}:{self.config.reports_port}/"
+        names = setup_notifications(self.settings, api_url=self.config.api_url, book_url=book)
+        self.timings["notifications_ready_s"] = self._elapsed()
+        self._step(f"notifications: {len(names)} Prefect automation(s) set up ({', '.join(names)})")
 
     def _book_source(self) -> Any:
         """What the reports server's book page reads (None without settings: no state store known)."""

@@ -34,10 +34,24 @@ class OrderApproval(RunInput):
 
 
 @flow(name="standin-approval", persist_result=False)
-def approval_flow(timeout_s: int = 300, lock_wait_s: float = 2.0) -> dict[str, str]:
-    """Hold :data:`LOCK`, pause for approval, then publish the decisions as a table artifact."""
+def approval_flow(timeout_s: int = 300, lock_wait_s: float = 10.0) -> dict[str, str]:
+    """Hold :data:`LOCK`, pause for approval (saying so with the trade flow's approval event, which
+    the notification automations listen to), then publish the decisions as a table artifact.
+    (``lock_wait_s``: 2 s was too short for the slot acquisition itself on a loaded 2-core machine.)"""
+    import datetime as dt
+
+    from prefect.runtime import flow_run
+
+    from stockflow.ops.notify import emit_approval_requested
+
     try:
         with concurrency(LOCK, occupy=1, timeout_seconds=lock_wait_s, strict=True):
+            emit_approval_requested(
+                flow_run_id=flow_run.get_id(),
+                trade_run_id=0,
+                orders=["AAPL: BUY 10 @ 150.00", "IBM: BUY 5 @ 120.00"],
+                deadline=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=timeout_s),
+            )
             answer = pause_flow_run(
                 wait_for_input=OrderApproval.with_initial_data(
                     description="## Approve the stand-in orders\n\nChoose approve or reject for each order."
