@@ -2,7 +2,8 @@
 
     python scripts/readme_walkthrough.py [--keep DIR]
 
-1. ``git clone`` this repository (its committed HEAD) into a temporary directory;
+1. ``git clone`` this repository and check out its current commit (HEAD: uncommitted changes are not
+   part of a fresh clone) in a temporary directory;
 2. take the shell blocks of the README's "Quick start" and "Approving trades" sections, as written;
 3. run them in order in that clone with bash (``make test`` is skipped: it is the suite that runs this);
    the approval walkthrough asks in the terminal, so it runs under a pseudo-terminal and answers like a
@@ -106,7 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     clone = base / "stockflow"
     if clone.exists():
         shutil.rmtree(clone)
-    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    # The commit checked out here (a worktree's clone would otherwise get the repository's default branch).
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(ROOT), str(clone)], check=True)
+    subprocess.run(["git", "-C", str(clone), "checkout", "--quiet", head], check=True)
+    print(f"walkthrough: fresh clone of {head[:12]} in {clone}", flush=True)
     readme = (clone / "README.md").read_text(encoding="utf-8")
     quick = [c for b in readme_blocks(readme, "Quick start") for c in commands(b)]
     approval = [c for b in readme_blocks(readme, "Approving trades") for c in commands(b)]

@@ -32,6 +32,6 @@ def test_readme_quick_start_and_approval_walkthrough_from_a_fresh_clone(tmp_path
         timeout=900,
     )
     out = done.stdout + done.stderr
-    assert done.returncode == 0, out[-6000:]
+    assert done.returncode == 0, done.stdout[-5000:]
     assert "approve MSFT: BUY" in out or "? [y/N]" in out
     assert "sent: approved" in out and "1 order(s) sent" in out

@@ -96,11 +96,42 @@ CATALOG: tuple[DeploymentSpec, ...] = (
 )
 
 
+@flow(name="standin-log", persist_result=False)
+def log_flow() -> None:
+    """Log a line with non-ASCII text, as trade runs did with their drivers (``σ``): the log it lands in
+    once made every later `stockflow up` time out (issue 11)."""
+    from prefect import get_run_logger
+
+    get_run_logger().info("AAPL 2012-03-30: BUY; drivers: sma_cross_50_200=0.2484 (+3.7σ), ‘adx’ − 1.2σ …")
+
+
+#: The session of the trade the end-to-end test starts from the UI with "Quick run" (its default).
+UI_TRADE_SESSION = "2012-04-02"
+
+
 def _with_project() -> tuple[DeploymentSpec, ...]:
+    import dataclasses
+
     from deployments.catalog import CATALOG as PROJECT
 
-    return (*PROJECT, *CATALOG)
+    # The trade deployment's defaults replay a session of the sample data in hybrid mode, so that a
+    # person's "Quick run" in the UI asks for approval.
+    project = tuple(
+        dataclasses.replace(
+            s, parameters={"mode": "hybrid", "as_of": UI_TRADE_SESSION}, settings_parameters={}
+        )
+        if s.name == "trade"
+        else s
+        for s in PROJECT
+    )
+    log = DeploymentSpec(
+        name="standin-log",
+        entrypoint="tests/ops/standin.py:log_flow",
+        description="Stand-in: logs non-ASCII.",
+    )
+    return (*project, *CATALOG, log)
 
 
-#: The project's deployments plus the stand-ins (the end-to-end tests serve both from one operation).
+#: The project's deployments (trade with replay defaults) plus the stand-ins, served together by the
+#: end-to-end tests.
 WITH_PROJECT: tuple[DeploymentSpec, ...] = _with_project()

@@ -13,6 +13,7 @@ evaluate them; the test only creates runs and reads what the webhook received:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -61,9 +62,9 @@ class Inbox:
                 self._cond.wait(left)
 
 
-@pytest.fixture(scope="module")
-def inbox() -> Iterator[tuple[Inbox, str]]:
-    box = Inbox()
+@contextlib.contextmanager
+def serve_inbox(box: Inbox) -> Iterator[str]:
+    """A webhook server on 127.0.0.1 putting every POSTed JSON body into ``box``; yields its URL."""
 
     class Hook(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -79,10 +80,17 @@ def inbox() -> Iterator[tuple[Inbox, str]]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield box, f"http://127.0.0.1:{server.server_address[1]}/hook"
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def inbox() -> Iterator[tuple[Inbox, str]]:
+    box = Inbox()
+    with serve_inbox(box) as url:
+        yield box, url
 
 
 @pytest.fixture(scope="module")
