@@ -116,9 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"walkthrough: fresh clone of {head[:12]} in {clone}", flush=True)
     readme = (clone / "README.md").read_text(encoding="utf-8")
     quick = [c for b in readme_blocks(readme, "Quick start") for c in commands(b)]
-    approval = [c for b in readme_blocks(readme, "Approving trades") for c in commands(b)]
-    demo_start = next(i for i, c in enumerate(approval) if "SIGNAL_SOURCE" in c)
-    walkthrough = approval[demo_start:]
+    # The walkthrough is the block that sets the demo settings, whole and in order.
+    walkthrough = next(commands(b) for b in readme_blocks(readme, "Approving trades") if "SIGNAL_SOURCE" in b)
     # As on a fresh machine: nothing of this process's Prefect home, settings file or STOCKFLOW_* settings.
     env = {
         k: v

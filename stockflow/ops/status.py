@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stockflow.config import Settings
-from stockflow.ops.local import http_get, read_deployments, read_state
+from stockflow.ops.local import http_get, http_post_json, read_deployments, read_state
 from stockflow.ops.security import CLIENT_AUTH_ENV, SERVER_AUTH_ENV
 
 
@@ -19,6 +19,7 @@ class DeploymentStatus:
     paused: bool
     schedules: tuple[str, ...]
     concurrency_limit: int | None
+    next_run: str | None = None  # the next scheduled start, in New York time with its zone
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ def collect_status(settings: Settings, prefect_home: Path) -> OperationStatus:
                     paused=bool(d.get("paused")),
                     schedules=schedules,
                     concurrency_limit=gcl.get("limit") if isinstance(gcl, dict) else None,
+                    next_run=_next_run(api_url, str(d["id"]), auth) if schedules else None,
                 )
             )
     return OperationStatus(
@@ -75,6 +77,27 @@ def collect_status(settings: Settings, prefect_home: Path) -> OperationStatus:
         timings=dict(state.get("timings") or {}),
         reports_auth_needed=reports_status == 401,
     )
+
+
+def _next_run(api_url: str, deployment_id: str, auth: str | None) -> str | None:
+    """When the deployment's next scheduled run starts, shown in New York time with its zone."""
+    from stockflow.ops.book import show_time
+
+    status, runs = http_post_json(
+        f"{api_url}/flow_runs/filter",
+        {
+            "flow_runs": {
+                "deployment_id": {"any_": [deployment_id]},
+                "state": {"type": {"any_": ["SCHEDULED"]}},
+            },
+            "sort": "EXPECTED_START_TIME_ASC",
+            "limit": 1,
+        },
+        auth=auth,
+    )
+    if status != 200 or not isinstance(runs, list) or not runs or not runs[0].get("expected_start_time"):
+        return None
+    return show_time(str(runs[0]["expected_start_time"]).replace("Z", "+00:00"))
 
 
 def format_status(st: OperationStatus) -> str:
@@ -90,7 +113,8 @@ def format_status(st: OperationStatus) -> str:
         for d in st.deployments:
             sched = "; ".join(d.schedules) or "on demand"
             limit = f", at most {d.concurrency_limit} at a time" if d.concurrency_limit else ""
-            lines.append(f"  {d.full_name:<28} {'PAUSED' if d.paused else 'active':<7} {sched}{limit}")
+            nxt = f"; next {d.next_run}" if d.next_run else ""
+            lines.append(f"  {d.full_name:<28} {'PAUSED' if d.paused else 'active':<7} {sched}{limit}{nxt}")
     if st.timings:
         lines.append("Started in   " + ", ".join(f"{k} {v:.1f}s" for k, v in st.timings.items()))
     return "\n".join(lines)

@@ -125,7 +125,8 @@ def order_table(
                 "signal": s.action.upper(),
                 "confidence": round(s.confidence, 3),
                 "route": s.route,
-                "status": s.status,
+                # "executed" only means the broker accepted it; its reason says the broker's status.
+                "status": f"sent ({s.reason})" if s.status == "executed" and s.reason else s.status,
                 "side": (s.side or "").upper(),
                 "qty": s.qty,
                 "reference_price": s.reference_price,

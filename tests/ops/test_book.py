@@ -241,3 +241,11 @@ def test_cli_finds_the_running_operation_by_itself(tmp_path: Path) -> None:
     state.write_text(json.dumps({"pid": 2**22 + 12345, "api_url": "http://127.0.0.1:1/api"}))  # dead pid
     env.pop("PREFECT_API_URL")
     assert use_running_operation(env) is None
+
+
+def test_an_unfilled_order_is_not_labelled_executed() -> None:
+    """Issue 11: the summary said "executed" for an order the broker had only accepted."""
+    from stockflow.cli.pipeline import _status_label
+
+    assert _status_label("executed") == "sent to the broker"
+    assert _status_label("rejected") == "rejected"

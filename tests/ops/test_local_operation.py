@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -79,6 +80,8 @@ def test_status_reports_what_runs(operation: LocalOperation) -> None:
     assert st.api_ok and st.reports_ok and st.up_pid == os.getpid()
     text = format_status(st)
     assert "standin-typed/standin-typed" in text and "30 16 * * 1-5 (America/New_York)" in text
+    # The next start with its zone (issue 11: the UI showed "04:30 PM" beside a UTC "09:30 PM").
+    assert re.search(r"; next \d{4}-\d\d-\d\d 16:30 E[SD]T", text), text
     assert "at most 1 at a time" in text
 
 
