@@ -280,7 +280,8 @@ def _run(
             equity=float(sor.account.equity),
             timeout_s=settings.trading.approval_timeout_s,
             poll_s=settings.trading.approval_poll_s,
-            run_label=f"{mode} mode, session {sc.expected}",
+            run_label=f"{mode} mode, session {sc.expected}"
+            + (" - DEMO: best challenger, not a champion" if choice.source == "best_challenger" else ""),
         )
         lock.renew()
         summary["approval"] = {

@@ -470,18 +470,36 @@ def test_operators_day(operation: Operation, page: Any, webhook: tuple[Any, str]
     with transaction(engine) as s:
         snapshots_before = s.scalar(select(func.count()).select_from(PortfolioSnapshot)) or 0
     trade = api.deployment(operation.api_url, "trade/trade")
+
+    def trade_runs() -> list[dict[str, Any]]:
+        query = {"flow_runs": {"deployment_id": {"any_": [trade["id"]]}}, "limit": 200}
+        st, runs = api.http_post_json(f"{operation.api_url}/flow_runs/filter", query)
+        assert st == 200, runs
+        return list(runs)
+
+    known = {r["id"] for r in trade_runs()}  # earlier runs, and the schedule's future runs
     page.goto(f"{operation.ui_url}/deployments/deployment/{trade['id']}")
-    page.get_by_role("button", name="Run").first.click()
-    page.get_by_text("Quick run").first.click()
+    run_button = page.locator(".run-menu__run-button")
+    run_button.wait_for()
+    quick = page.locator(".run-menu__overflow-menu").get_by_text("Quick run")
+    for _ in range(3):  # the button toggles its menu: click until the menu shows
+        run_button.click()
+        try:
+            quick.wait_for(timeout=5_000)
+            break
+        except Exception:
+            continue
+    page.screenshot(path=str(out / "quick-run.png"))
+    clicked = dt.datetime.now(dt.UTC)
+    quick.click()
     deadline = time.monotonic() + 60
     run_id = None
     while run_id is None and time.monotonic() < deadline:
-        unfinished = {"not_any_": ["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]}
-        query = {"deployment_id": {"any_": [trade["id"]]}, "state": {"type": unfinished}}
-        st, runs = api.http_post_json(
-            f"{operation.api_url}/flow_runs/filter", {"flow_runs": query, "limit": 5}
-        )
-        run_id = runs[0]["id"] if st == 200 and runs else None
+        for r in trade_runs():
+            start = dt.datetime.fromisoformat(str(r.get("expected_start_time")).replace("Z", "+00:00"))
+            # New, and due now (the scheduler may add runs for coming weekdays meanwhile).
+            if r["id"] not in known and abs((start - clicked).total_seconds()) < 300:
+                run_id = r["id"]
         time.sleep(0.5)
     assert run_id, "Quick run in the UI created no trade run"
     assert api.read_run(operation.api_url, run_id)["parameters"] == {
@@ -490,7 +508,7 @@ def test_operators_day(operation: Operation, page: Any, webhook: tuple[Any, str]
     }
 
     # 4. The approval notification arrives on the loopback webhook, with the link and the deadline.
-    note = box.wait_for("wait for approval", timeout=600)
+    note = box.wait_for("wait for approval", timeout=600, body_contains=run_id)
     link = re.search(r"Approve or reject: (\S+)", note["body"]).group(1)  # type: ignore[union-attr]
     assert link == f"{operation.ui_url}/runs/flow-run/{run_id}", note
     assert api.read_run(operation.api_url, run_id)["state"]["type"] == "PAUSED"

@@ -48,13 +48,13 @@ class Inbox:
             self.messages.append(message)
             self._cond.notify_all()
 
-    def wait_for(self, text: str, timeout: float = 90.0) -> dict[str, Any]:
-        """The first message whose subject contains ``text``."""
+    def wait_for(self, text: str, timeout: float = 90.0, body_contains: str = "") -> dict[str, Any]:
+        """The first message whose subject contains ``text`` (and body ``body_contains``)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
                 for m in self.messages:
-                    if text in str(m.get("subject", "")):
+                    if text in str(m.get("subject", "")) and body_contains in str(m.get("body", "")):
                         return m
                 left = deadline - time.monotonic()
                 if left <= 0:
