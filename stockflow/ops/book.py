@@ -71,15 +71,22 @@ def flow_run_url(ui_url: str | None, flow_run_id: str | None) -> str | None:
     return f"{ui_url.rstrip('/')}/runs/flow-run/{flow_run_id}"
 
 
-def _last_closes(engine: Engine, symbols: list[str]) -> dict[str, tuple[float, str]]:
+def _last_closes(
+    engine: Engine, symbols: list[str], on_or_before: dt.date | None = None
+) -> dict[str, tuple[float, str]]:
+    """The last close per symbol, on or before ``on_or_before`` (the book's session: a replayed session
+    must not be valued with later bars)."""
     from stockflow.db.models_data import BarRow as Bar
 
     if not symbols:
         return {}
+    cond: Any = Bar.symbol.in_(symbols)
+    if on_or_before is not None:
+        cond = cond & (Bar.session <= on_or_before)
     with engine.connect() as conn:
         last = (
             select(Bar.symbol, func.max(Bar.session).label("session"))
-            .where(Bar.symbol.in_(symbols))
+            .where(cond)
             .group_by(Bar.symbol)
             .subquery()
         )
@@ -151,7 +158,7 @@ def collect_book(settings: Settings, engine: Engine, *, ui_url: str | None = Non
             {"taken_at": _iso(p.taken_at), "session": _iso(p.session), "equity": p.equity}
             for p in reversed(snaps)
         ]
-        closes = _last_closes(engine, [r.symbol for r in ledger])
+        closes = _last_closes(engine, [r.symbol for r in ledger], latest.session if latest else None)
         positions = []
         for r in ledger:
             qty = float(r.qty)

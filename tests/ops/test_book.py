@@ -33,7 +33,7 @@ def _snapshot(s: Any, i: int, equity: float, run_id: int | None = None) -> None:
     s.add(
         PortfolioSnapshot(
             broker="paper",
-            session=dt.date(2012, 3, 26) + dt.timedelta(days=i),
+            session=dt.date(2012, 3, 28) + dt.timedelta(days=i),
             taken_at=T0 + dt.timedelta(hours=i),
             trade_run_id=run_id,
             flow_run_id=None,
@@ -57,7 +57,12 @@ def seed(engine: Engine) -> None:
     with transaction(engine) as s:
         s.add(TradingStateRow(id=1, state="ACTIVE", reason="", set_by=""))
         s.add(LedgerPosition(broker="paper", symbol="AAPL", qty=Decimal(10), cost_basis=Decimal("1500")))
-        for day, close in ((dt.date(2012, 3, 29), 155.0), (dt.date(2012, 3, 30), 160.0)):
+        # The bar after the book's session (2012-03-30) must not value the position (a replay).
+        for day, close in (
+            (dt.date(2012, 3, 29), 155.0),
+            (dt.date(2012, 3, 30), 160.0),
+            (dt.date(2012, 4, 2), 999.0),
+        ):
             s.add(
                 BarRow(
                     symbol="AAPL", session=day, open=close, high=close, low=close, close=close, volume=1,
@@ -220,7 +225,7 @@ def test_a_run_refused_for_stale_data_keeps_the_latest_equity_in_its_summary(sql
     seed(sqlite_engine)
     summary = {"outcome": "Stale", "message": "stale data: refusing to trade", "equity": None}
     md = summary_markdown({**summary, "last_snapshot": _last_snapshot(sqlite_engine)})
-    assert "| equity | $10,120.00 (latest snapshot, session 2012-03-28; this run took none) |" in md
+    assert "| equity | $10,120.00 (latest snapshot, session 2012-03-30; this run took none) |" in md
     assert "$-" not in md.split("| cash |")[0]
 
 
