@@ -141,7 +141,7 @@ def wait_for_api(api_url: str, timeout_s: float) -> bool:
     import os
     import time
 
-    from stockflow.ops.local import http_get
+    from stockflow.ops.api import http_get
 
     auth = os.environ.get("PREFECT_API_AUTH_STRING") or None
     deadline = time.monotonic() + timeout_s
@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     if args.cancel_unfinished and api_url:
-        from stockflow.ops.local import settle_runs
+        from stockflow.ops.api import settle_runs
 
         cancelled = settle_runs(
             api_url,

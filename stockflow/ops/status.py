@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stockflow.config import Settings
-from stockflow.ops.local import http_get, http_post_json, read_deployments, read_state
+from stockflow.ops.api import http_get, http_post_json, read_deployments
+from stockflow.ops.opconfig import read_state
 from stockflow.ops.security import CLIENT_AUTH_ENV, SERVER_AUTH_ENV
 
 
