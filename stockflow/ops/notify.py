@@ -228,9 +228,12 @@ def _block_document_id(settings: Settings) -> Any:
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
 
     assert cfg.webhook_url is not None
+    # The URL may carry a token (Slack-style hooks): it goes into the block's secrets, and the visible
+    # URL field is only a placeholder for it.
     block = CustomWebhookNotificationBlock(
         name=WEBHOOK_BLOCK_NAME,
-        url=cfg.webhook_url.get_secret_value(),
+        url="{{webhook_url}}",
+        secrets={"webhook_url": cfg.webhook_url.get_secret_value()},  # type: ignore[arg-type]
         json_data={"subject": "{{subject}}", "body": "{{body}}", "source": "{{name}}"},
     )
     block.save(WEBHOOK_BLOCK_NAME, overwrite=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from stockflow.config import Settings
-from stockflow.ops.api import http_get, http_post_json, read_deployments
+from stockflow.ops.api import http_get, read_deployments
 from stockflow.ops.opconfig import read_state
 from stockflow.ops.security import CLIENT_AUTH_ENV, SERVER_AUTH_ENV
 
@@ -65,7 +67,7 @@ def collect_status(settings: Settings, prefect_home: Path) -> OperationStatus:
                     paused=bool(d.get("paused")),
                     schedules=schedules,
                     concurrency_limit=gcl.get("limit") if isinstance(gcl, dict) else None,
-                    next_run=_next_run(api_url, str(d["id"]), auth) if schedules else None,
+                    next_run=_next_run(d.get("schedules") or []),
                 )
             )
     return OperationStatus(
@@ -80,25 +82,20 @@ def collect_status(settings: Settings, prefect_home: Path) -> OperationStatus:
     )
 
 
-def _next_run(api_url: str, deployment_id: str, auth: str | None) -> str | None:
-    """When the deployment's next scheduled run starts, shown in New York time with its zone."""
+def _next_run(schedules: list[dict[str, Any]]) -> str | None:
+    """When the deployment's active cron schedules next fire, in New York time with its zone (computed
+    from the schedule itself: right after a start the scheduler may not have created the runs yet)."""
+    from prefect.server.schemas.schedules import CronSchedule
+
     from stockflow.ops.book import show_time
 
-    status, runs = http_post_json(
-        f"{api_url}/flow_runs/filter",
-        {
-            "flow_runs": {
-                "deployment_id": {"any_": [deployment_id]},
-                "state": {"type": {"any_": ["SCHEDULED"]}},
-            },
-            "sort": "EXPECTED_START_TIME_ASC",
-            "limit": 1,
-        },
-        auth=auth,
-    )
-    if status != 200 or not isinstance(runs, list) or not runs or not runs[0].get("expected_start_time"):
-        return None
-    return show_time(str(runs[0]["expected_start_time"]).replace("Z", "+00:00"))
+    upcoming = []
+    for s in schedules:
+        sched = s.get("schedule") or {}
+        if s.get("active", True) and sched.get("cron"):
+            cron = CronSchedule(cron=sched["cron"], timezone=sched.get("timezone") or "UTC")
+            upcoming += asyncio.run(cron.get_dates(n=1))  # a plain computation, async in Prefect's API
+    return show_time(min(upcoming)) if upcoming else None
 
 
 def format_status(st: OperationStatus) -> str:

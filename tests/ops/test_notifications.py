@@ -116,7 +116,16 @@ def operation(tmp_path_factory: pytest.TempPathFactory, inbox: tuple[Inbox, str]
         op.stop()
 
 
-def test_automations_are_prefects_own_and_replaced_on_restart(operation: LocalOperation) -> None:
+def test_automations_are_prefects_own_and_replaced_on_restart(
+    operation: LocalOperation, inbox: tuple[Inbox, str]
+) -> None:
+    # The webhook URL (it may carry a token) is a secret of the block, not its visible URL field.
+    status, docs = api.http_post_json(
+        f"{operation.config.api_url}/block_documents/filter",
+        {"block_documents": {"name": {"any_": ["stockflow-notifications"]}}},
+    )
+    assert status == 200 and len(docs) == 1, docs
+    assert docs[0]["data"]["url"] == "{{webhook_url}}" and inbox[1] not in json.dumps(docs)
     status, autos = api.http_post_json(f"{operation.config.api_url}/automations/filter", {})
     assert status == 200
     ours = sorted(a["name"] for a in autos if a["name"].startswith(AUTOMATION_PREFIX))
