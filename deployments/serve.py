@@ -141,7 +141,7 @@ def wait_for_api(api_url: str, timeout_s: float) -> bool:
     import os
     import time
 
-    from stockflow.ops.local import http_get
+    from stockflow.ops.api import http_get
 
     auth = os.environ.get("PREFECT_API_AUTH_STRING") or None
     deadline = time.monotonic() + timeout_s
@@ -150,6 +150,21 @@ def wait_for_api(api_url: str, timeout_s: float) -> bool:
             return True
         time.sleep(0.25)
     return False
+
+
+def write_ready_file(path: Path, deployments: Sequence[Any], failures: Sequence[LoadFailure]) -> None:
+    """Tell ``stockflow up`` what this process serves and what it left out (written atomically)."""
+    import json
+    import os
+
+    payload = {
+        "pid": os.getpid(),
+        "served": [f"{d.flow_name}/{d.name}" for d in deployments],
+        "left_out": [f.name for f in failures],
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload), encoding="utf-8")
+    tmp.replace(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -169,6 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cancel-unfinished",
         action="store_true",
         help="before serving, cancel runs of these deployments left Paused/Running by a process that died",
+    )
+    parser.add_argument(
+        "--ready-file",
+        default=None,
+        metavar="PATH",
+        help="write what is served and what was left out to PATH (JSON) just before serving",
     )
     args = parser.parse_args(argv)
 
@@ -197,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     if args.cancel_unfinished and api_url:
-        from stockflow.ops.local import settle_runs
+        from stockflow.ops.api import settle_runs
 
         cancelled = settle_runs(
             api_url,
@@ -212,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     names = ", ".join(f"{d.flow_name}/{d.name}" for d in deployments)
     print(f"stockflow: serving {len(deployments)} deployment(s): {names}", flush=True)
+    if args.ready_file:
+        write_ready_file(Path(args.ready_file), deployments, failures)
     serve(*deployments, limit=args.limit, print_starting_message=False)
     return 0
 

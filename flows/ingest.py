@@ -80,6 +80,10 @@ def ingest_flow(  # noqa: PLR0917 (flow parameters)
         publish_failure(settings, run_id, src, err)
         raise
     publish_artifacts(settings, report)
+    if report.rows_quarantined:  # the rows kept out, as a person reads them (issue 11)
+        from stockflow.ops.quarantine import publish_quarantine
+
+        publish_quarantine(engine, run_id)
     for line in report.lines():
         get_logger().info(line)
     return report

@@ -55,8 +55,16 @@ def kill_switch_flow(
     run_name = flow_run.get_name() or "kill-switch"
     out = set_trading_state(state, reason, actor=f"prefect:{run_name}")
     if state == "HALTED":
+        from stockflow.ops.notify import emit_halted
+
+        emit_halted(reason=reason, actor=f"kill switch (prefect:{run_name})")
+        print("HALTED: cancelling open orders at the broker now (protective stops stay)")
         try:
-            out["cancel"] = cancel_orders_now(run_id=f"kill-switch-{flow_run.get_id() or 'local'}")
+            out["cancel"] = cancel = cancel_orders_now(run_id=f"kill-switch-{flow_run.get_id() or 'local'}")
+            print(
+                f"cancelled {len(cancel['cancelled'])} open order(s) {cancel['cancelled']}; kept "  # type: ignore[arg-type]
+                f"{len(cancel['kept_stops'])} protective stop(s); errors: {cancel['errors'] or 'none'}"  # type: ignore[arg-type]
+            )
         except Exception as err:  # the state is set already; the next trade run cancels too
             print(f"could not cancel open orders now ({type(err).__name__}: {err}); state is HALTED anyway")
             out["cancel"] = {"error": str(err)}

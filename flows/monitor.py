@@ -4,7 +4,8 @@ the champion's predictions against its training reference. Saves the HTML report
 and above ``settings.drift.drift_share_threshold`` starts the ``retrain`` deployment (or records the
 request when there is none) and raises the drift flag the risk stage reads.
 
-Without a champion there is nothing to compare: the run ends ``Completed`` in state ``NoModel`` and
+Without a champion there is nothing to compare: the run ends ``Cancelled`` (grey, not a green success
+badge) in state ``NoModel`` and
 says so.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
-from prefect.states import Completed, State
+from prefect.states import Cancelled, State
 
 from tasks.ml import drift_summary, monitor_drift, publish_drift_artifacts
 
@@ -31,6 +32,7 @@ def monitor_flow(symbols: list[str] | None = None) -> dict[str, Any] | State:
     try:
         result = monitor_drift(settings, engine, symbols)
     except NoChampionError as err:
-        return Completed(name="NoModel", message=str(err), data={"drift": None, "reason": str(err)})
+        # Not a green "Completed" badge in the UI: nothing was checked (issue 11). Cancelled is grey.
+        return Cancelled(name="NoModel", message=str(err), data={"drift": None, "reason": str(err)})
     publish_drift_artifacts(result)
     return drift_summary(result)

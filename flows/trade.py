@@ -131,7 +131,14 @@ def _run(
     approval = None
     if plan.approval:
         sent = sum(1 for r in results if r.sent)
-        approval = t.approval_round(ctx, plan, equity=float(sor.account.equity), sent_before=sent, lock=lock)
+        approval = t.approval_round(
+            ctx,
+            plan,
+            equity=float(sor.account.equity),
+            sent_before=sent,
+            lock=lock,
+            demo=choice.source == "best_challenger",
+        )
     t.reconcile_task(ctx)
     snap, rows = t.snapshot_task(ctx), load_signals(engine, s.trade_run_id)
     s = final_summary(s, stage=stage, plan=plan, results=results, approval=approval, choice=choice,

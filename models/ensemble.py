@@ -165,3 +165,11 @@ class EnsembleModel(BaseModel):
         self.weights = np.asarray(state["weights"], dtype=np.float64)
         if self.weights.shape != (len(self.members),):
             raise ValueError(f"{MODEL_FILE}: {len(self.weights)} weights for {len(self.members)} members")
+
+    def explain(
+        self, X: np.ndarray, *, groups: np.ndarray | None = None, rows: Any = None, top: int = 3
+    ) -> list[Any]:
+        """Members' attributions, weighted, probability units; see models/explain.py."""
+        from models.explain import ensemble_explain
+
+        return ensemble_explain(self, X, groups, rows, top)

@@ -104,3 +104,11 @@ class LightGBMModel(BaseModel):
         """Gain importance per feature (for the model card)."""
         gains = self.booster.feature_importance(importance_type="gain")
         return {n: float(g) for n, g in zip(self.feature_names, gains, strict=True)}
+
+    def explain(
+        self, X: np.ndarray, *, groups: np.ndarray | None = None, rows: Any = None, top: int = 3
+    ) -> list[Any]:
+        """Per-prediction TreeSHAP contributions (``pred_contrib``), log-odds; see models/explain.py."""
+        from models.explain import lightgbm_explain
+
+        return lightgbm_explain(self, X, rows, top)

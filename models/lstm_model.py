@@ -211,3 +211,11 @@ class LSTMModel(BaseModel):
                 f"{SCALER_FILE} has {self.mean.shape[0]} features, card lists {len(self.feature_names)}"
             )
         self.net = keras.models.load_model(require_file(dir / MODEL_FILE), compile=False)
+
+    def explain(
+        self, X: np.ndarray, *, groups: np.ndarray | None = None, rows: Any = None, top: int = 3
+    ) -> list[Any]:
+        """Gradient x input over the scaled window, probability units; see models/explain.py."""
+        from models.explain import lstm_explain
+
+        return lstm_explain(self, X, groups, rows, top)

@@ -78,3 +78,11 @@ class MomentumModel(BaseModel):
         state = json.loads(require_file(dir / MODEL_FILE).read_text())
         self.center, self.scale = float(state["center"]), float(state["scale"])
         self.w, self.b = float(state["w"]), float(state["b"])
+
+    def explain(
+        self, X: np.ndarray, *, groups: np.ndarray | None = None, rows: Any = None, top: int = 3
+    ) -> list[Any]:
+        """The model's own term for its column, log-odds; see models/explain.py."""
+        from models.explain import momentum_explain
+
+        return momentum_explain(self, X, rows, top)

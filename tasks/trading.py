@@ -112,6 +112,10 @@ def start_of_run_task(ctx: RunContext, market: MarketView) -> StartOfRun:
     log.info(f"trading state {sor.state.state.value}; breaker {'TRIPPED' if sor.breaker.tripped else 'ok'}")
     for s in sor.stops:
         log.info(f"stop {s.symbol}: {s.action} at {s.stop_price}")
+    if sor.breaker.newly_tripped:  # Prefect automations tell a person (issue 11)
+        from stockflow.ops.notify import emit_halted
+
+        emit_halted(reason=sor.state.breaker_detail, actor="daily-loss breaker")
     return sor
 
 
@@ -123,6 +127,19 @@ def choose_model_task(settings: Settings, engine: Engine, *, trained_now: bool =
     choice = choose_model(settings, engine, trained_now=trained_now)
     (get_logger().info if choice.entry else get_logger().warning)(choice.message)
     return choice
+
+
+def _loaded_model(settings: Settings, engine: Engine, choice: ModelChoice) -> Any:
+    """The chosen model, loaded, to explain its own predictions (None when it cannot be loaded)."""
+    if choice.entry is None:
+        return None
+    from stockflow.registry import load_version
+
+    try:
+        return load_version(settings, engine, choice.entry.version)[1]
+    except Exception as err:
+        get_logger().warning(f"drivers: could not load {choice.entry.version} ({err}); z-scores instead")
+        return None
 
 
 @dataclass(frozen=True)
@@ -172,7 +189,12 @@ def book_task(ctx: RunContext, choice: ModelChoice, market: MarketView, sor: Sta
     )
     orders = orders_for(book, held)
     frame = feature_rows(settings, market, [o.symbol for o in orders])
-    drivers = feature_drivers(frame, FEATURE_COLUMNS, model_importances(choice.entry))
+    drivers = feature_drivers(
+        frame,
+        FEATURE_COLUMNS,
+        model_importances(choice.entry),
+        model=_loaded_model(settings, ctx.engine, choice),
+    )
     signals = book_signals(book, preds, market.session, drivers)
     log.info(
         f"top {book.k}: enter {[ln.symbol for ln in book.of('enter')]}, exit "
@@ -264,7 +286,7 @@ class ApprovalRound:
 
 
 def approval_round(
-    ctx: RunContext, plan: Plan, *, equity: float, sent_before: int, lock: Any
+    ctx: RunContext, plan: Plan, *, equity: float, sent_before: int, lock: Any, demo: bool = False
 ) -> ApprovalRound:
     """Pause for a person (in the flow itself: a pause cannot happen inside a task), reconcile, check
     the approved orders again with prices re-read (nothing else is), and send what still holds."""
@@ -286,7 +308,8 @@ def approval_round(
         equity=equity,
         timeout_s=settings.trading.approval_timeout_s,
         poll_s=settings.trading.approval_poll_s,
-        run_label=f"{ctx.mode} mode, session {ctx.session}",
+        run_label=f"{ctx.mode} mode, session {ctx.session}"
+        + (" - DEMO: best challenger, not a champion" if demo else ""),
     )
     lock.renew()
     refused = list(approval.refused)

@@ -55,6 +55,27 @@ def _terminate(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"terminated by signal {signum}")
 
 
+def use_running_operation(env: dict[str, str] | os._Environ[str] | None = None) -> str | None:
+    """Point Prefect's client at the running `stockflow up`, found by its state file under PREFECT_HOME
+    (default ``./.prefect``), when ``PREFECT_API_URL`` is not set: `stockflow approve --list` and the other
+    commands then see its runs without an export. Returns the API URL used, or None."""
+    import json
+    from pathlib import Path
+
+    env = os.environ if env is None else env
+    if env.get("PREFECT_API_URL"):
+        return None
+    home = Path(env.get("PREFECT_HOME") or Path.cwd() / ".prefect")
+    try:
+        state = json.loads((home / "stockflow-up.json").read_text(encoding="utf-8"))
+        pid, api_url = int(state["pid"]), str(state["api_url"])
+        os.kill(pid, 0)  # still running (a state file left by a killed `up` is ignored)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    env["PREFECT_API_URL"] = api_url
+    return api_url
+
+
 def main() -> None:
     """Console-script entry point: expected errors print one clear line, not a traceback; bugs (and
     everything under ``--debug``) keep theirs."""
@@ -66,6 +87,8 @@ def main() -> None:
     from stockflow.orphans import guard_ephemeral_server
 
     guard_ephemeral_server()
+    if sys.argv[1:2] != ["up"]:
+        use_running_operation()
     try:
         # Outside standalone mode click returns typer.Exit's code instead of exiting with it.
         rv = app(standalone_mode=False)

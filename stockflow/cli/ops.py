@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
             prefect_home=_prefect_home(),
             catalog=catalog,
         )
-        op = LocalOperation(config, settings)
+        op = LocalOperation(config, settings, on_step=lambda m: typer.echo(f"  ... {m}"))
         check_bind(config.host, op.env)  # refuse an unprotected exposure before touching anything
         if migrate:
             from stockflow.db import get_engine, upgrade
@@ -98,15 +98,50 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
         typer.echo(f"stopped `stockflow up` (pid {pid})")
 
+    @app.command("quarantine")
+    def quarantine(
+        run: int = typer.Option(None, "--run", help="Only this ingest run's rows."),
+        symbol: str = typer.Option(None, "--symbol", help="Only this symbol."),
+        rule: str = typer.Option(None, "--rule", help="Only this rule (e.g. ohlc_consistent)."),
+        limit: int = typer.Option(50, "--limit", help="At most this many rows, newest first."),
+    ) -> None:
+        """Rows kept out of the store: symbol, session, rule, raw values, source file and row."""
+        from stockflow.config import load_settings
+        from stockflow.db import get_engine, upgrade
+        from stockflow.ops.quarantine import format_quarantine, quarantine_rows
+
+        engine = get_engine(load_settings().db_url)
+        upgrade(engine)
+        rows = quarantine_rows(engine, ingest_run_id=run, symbol=symbol, rule=rule, limit=limit)
+        typer.echo(format_quarantine(rows))
+
     @app.command("status")
     def status() -> None:
         """Show whether the local operation runs: UI, deployments with schedules, reports server."""
         from stockflow.config import load_settings
         from stockflow.ops.status import collect_status, format_status
 
-        st = collect_status(load_settings(), _prefect_home())
+        settings = load_settings()
+        st = collect_status(settings, _prefect_home())
         typer.echo(format_status(st))
+        typer.echo("")
+        typer.echo(_book_text(settings, st.ui_url if st.api_ok else None))
         raise typer.Exit(0 if st.api_ok else 1)
+
+
+def _book_text(settings: object, ui_url: str | None) -> str:
+    """The standing view of the book for the terminal (same data as the reports server's page)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from stockflow.config import Settings
+    from stockflow.db import get_engine
+    from stockflow.ops.book import collect_book, format_book
+
+    assert isinstance(settings, Settings)
+    try:
+        return format_book(collect_book(settings, get_engine(settings.db_url), ui_url=ui_url))
+    except SQLAlchemyError as err:
+        return f"Book         unreadable: {type(err).__name__} (run `stockflow db upgrade`?)"
 
 
 def _is_stockflow_up(pid: int) -> bool:

@@ -88,6 +88,12 @@ def _approval_helper(engine: Any, since: Any, interactive: bool, stop: threading
                 typer.secho(f"  not sent: {err}", fg=typer.colors.RED)
 
 
+def _status_label(status: str) -> str:
+    """A signal's status as a person reads it: "executed" only meant the broker accepted the order
+    (a paper order fills at the next open), so it reads "sent to the broker" (issue 11)."""
+    return "sent to the broker" if status == "executed" else status
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
     from stockflow.portfolio.construct import CONFIDENCE_DEFINITION
 
@@ -121,7 +127,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
         excess = "-" if s.get("expected_excess") is None else f"{s['expected_excess']:+.2%}"
         typer.echo(
             f"    #{rank} {s['symbol']}: {s['action'].upper()} score {score}, expected excess {excess}, "
-            f"P(outperform) {s['probability']:.3f} -> {s['route']}, {s['status']} ({s['reason_code']})"
+            f"P(outperform) {s['probability']:.3f} -> {s['route']}, {_status_label(s['status'])} "
+            f"({s['reason_code']})"
         )
     sent = summary.get("orders_sent") or []
     refused = summary.get("orders_refused") or []

@@ -74,7 +74,13 @@ def register(app: typer.Typer) -> None:
         if state.upper() not in _STATES:
             raise typer.BadParameter(f"state must be one of {', '.join(_STATES)}, got {state!r}")
         _, engine = _engine()
-        _print_state(set_state(engine, state.upper(), reason=reason, actor=by or _whoami()))
+        info = set_state(engine, state.upper(), reason=reason, actor=by or _whoami())
+        _print_state(info)
+        if info.state.value == "HALTED":
+            from stockflow.ops.notify import emit_halted
+
+            # With `stockflow up` running, its Prefect automation notifies (issue 11).
+            emit_halted(reason=reason, actor=f"stockflow state set ({by or _whoami()})")
 
     @state_app.command("reset")
     def state_reset(

@@ -387,3 +387,36 @@ class ComputeSettings(Section):
                 "'tcp://host:8786'"
             )
         return self
+
+
+class NotificationSettings(Section):
+    """Notifications through Prefect automations, set up by ``stockflow up`` (issue 11).
+
+    Off unless ``webhook_url`` or ``block`` is set. ``stockflow up`` then creates (or updates) one
+    automation per event: a trade run paused for approval, a stockflow run failed or crashed, the trading
+    state set to HALTED (kill switch or daily-loss breaker), and a ``trade`` run not completed within
+    ``trade_complete_within_min`` minutes of its scheduled start (a proactive trigger: the absence of the
+    expected event).
+    """
+
+    webhook_url: SecretStr | None = Field(
+        None,
+        description="POST every notification as JSON {subject, body} to this URL (a Prefect Custom Webhook "
+        "notification block named 'stockflow-notifications' is created for it).",
+    )
+    block: str | None = Field(
+        None,
+        description="Or: the name of an existing Prefect notification block (Slack, Teams, email...), "
+        "as 'block-type-slug/name', e.g. 'slack-webhook/trading-desk'.",
+    )
+    trade_complete_within_min: float = Field(
+        60,
+        ge=1 / 6,
+        le=24 * 60,
+        description="Minutes after a trade run's scheduled start by which it must have completed; "
+        "otherwise a notification says so.",
+    )
+    trade_deployment: str = Field("trade/trade", description="The deployment watched for completion.")
+    display_timezone: str = Field(
+        "America/New_York", description="Zone of the times shown in notifications (the exchange's)."
+    )

@@ -25,6 +25,7 @@ from stockflow.config.sections import (
     DriftSettings,
     FeatureSettings,
     ModelSettings,
+    NotificationSettings,
     PortfolioSettings,
     RiskSettings,
     ServerSettings,
@@ -161,6 +162,7 @@ class Settings(BaseSettings):
     backtest: BacktestSettings = BacktestSettings()
     server: ServerSettings = ServerSettings()
     compute: ComputeSettings = ComputeSettings()
+    notifications: NotificationSettings = NotificationSettings()
 
     @classmethod
     def settings_customise_sources(

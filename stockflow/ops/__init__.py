@@ -7,6 +7,12 @@
 - :mod:`stockflow.ops.datadocs`: :func:`~stockflow.ops.datadocs.make_offline` makes GX Data Docs readable
   without network.
 - :mod:`stockflow.ops.security`: bind rules, telemetry off, secret scanning.
+- :mod:`stockflow.ops.opconfig`, :mod:`stockflow.ops.api`, :mod:`stockflow.ops.procs`: the operation's
+  configuration and shared files, plain HTTP over the Prefect API, process helpers.
+- :mod:`stockflow.ops.book`: the standing view of the book (page, JSON, ``stockflow status``).
+- :mod:`stockflow.ops.notify`: notifications as Prefect automations, and the events they listen to.
+- :mod:`stockflow.ops.quarantine`: the quarantine as a person reads it.
+- :mod:`stockflow.ops.status`: ``stockflow status``.
 """
 
 from stockflow.ops.datadocs import make_offline

@@ -7,298 +7,55 @@
    and the UI's page loads;
 2. the reports HTTP server for ``reports_dir`` (a thread of this process);
 3. ``python -m deployments.serve``, which registers the deployments with their schedules (an upsert:
-   starting again does not duplicate them) and runs their flow runs, waiting until every deployment of
-   the catalog is registered and active.
+   starting again does not duplicate them) and runs their flow runs, waiting until the API lists each
+   served deployment active and polled since this start (never by reading a log);
+4. the notification automations, when settings ask for them (:mod:`stockflow.ops.notify`).
 
-Children run in their own process groups so that a Ctrl-C in the terminal reaches only this process,
-which then stops them in reverse order (the serve process first, so it pauses its deployments while the
-API is still up) and waits for them; a child that does not stop in time is killed with its group.
-Telemetry is off in every child. Timings of each step are kept in :attr:`LocalOperation.timings`.
+Children run in their own process groups; a Ctrl-C reaches only this process, which stops them in
+reverse order (serve first, while the API is up) and kills what does not stop in time. Telemetry is off
+in every child. Steps are reported as they happen (``on_step``) and timed in ``LocalOperation.timings``.
+HTTP helpers live in :mod:`stockflow.ops.api`, the configuration in :mod:`stockflow.ops.opconfig`
+(both re-exported here).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from stockflow.config import Settings
-from stockflow.config.settings import config_file, redact_url
-from stockflow.errors import StockflowError
-from stockflow.ops.reports import REPORTS_URL_ENV, ReportsServer
-from stockflow.ops.security import CLIENT_AUTH_ENV, SERVER_AUTH_ENV, TELEMETRY_OFF, check_bind, is_loopback
-
-#: The project root (where ``flows/`` and ``deployments/`` live).
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-#: File, under PREFECT_HOME, describing the running operation (read by ``stockflow status`` / ``down``).
-STATE_FILE = "stockflow-up.json"
-DB_URL_ENV = "PREFECT_API_DATABASE_CONNECTION_URL"
-
-
-class OperationError(StockflowError):
-    """The local operation could not start (port taken, server died, deployments did not register)."""
-
-
-@dataclass(frozen=True)
-class OperationConfig:
-    """Where and how the local operation runs. Build it with :meth:`from_settings`."""
-
-    reports_dir: Path
-    prefect_home: Path
-    host: str = "127.0.0.1"
-    prefect_port: int = 4200
-    reports_port: int = 8765
-    project_root: Path = PROJECT_ROOT
-    catalog: str | None = None
-    deployment_names: tuple[str, ...] = ()
-    serve_limit: int | None = None
-    startup_timeout_s: float = 240.0
-    stop_timeout_s: float = 30.0
-    extra_env: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        host: str | None = None,
-        prefect_port: int | None = None,
-        reports_port: int | None = None,
-        prefect_home: Path | None = None,
-        **kwargs: Any,
-    ) -> OperationConfig:
-        """The configuration for ``settings``; PREFECT_HOME is ``$PREFECT_HOME`` or ``<cwd>/.prefect``."""
-        home = prefect_home or Path(os.environ.get("PREFECT_HOME") or Path.cwd() / ".prefect")
-        return cls(
-            reports_dir=Path(settings.reports_dir).resolve(),
-            prefect_home=home.resolve(),
-            host=host or settings.server.host,
-            prefect_port=prefect_port if prefect_port is not None else settings.server.prefect_port,
-            reports_port=reports_port if reports_port is not None else settings.server.reports_port,
-            **kwargs,
-        )
-
-    @property
-    def client_host(self) -> str:
-        """The address clients on this machine use (loopback when the server binds every interface)."""
-        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-
-    @property
-    def link_host(self) -> str:
-        """The address put in report links: this machine's name when every interface is bound (other
-        browsers reach it by name), else the bound address."""
-        if self.host in ("0.0.0.0", "::", ""):
-            return socket.getfqdn()
-        return self.host
-
-    @property
-    def ui_url(self) -> str:
-        """The Prefect UI."""
-        return f"http://{self.client_host}:{self.prefect_port}"
-
-    @property
-    def api_url(self) -> str:
-        """The Prefect API (``PREFECT_API_URL`` of every child)."""
-        return f"{self.ui_url}/api"
-
-    @property
-    def reports_url(self) -> str:
-        """The reports server."""
-        return f"http://{self.client_host}:{self.reports_port}"
-
-    @property
-    def log_dir(self) -> Path:
-        """Where the children's output goes."""
-        return self.prefect_home / "logs"
-
-
-def database_description(env: Mapping[str, str], prefect_home: Path) -> str:
-    """Which database the Prefect server uses, with any password masked."""
-    url = env.get(DB_URL_ENV, "").strip()
-    if url:
-        return redact_url(url)
-    return f"SQLite {prefect_home / 'prefect.db'} (set {DB_URL_ENV} to use PostgreSQL)"
-
-
-def child_env(
-    config: OperationConfig, settings: Settings | None = None, base: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The environment of the server and serve processes.
-
-    Telemetry off, Prefect's home and API URL set, the auth string passed to clients when the server has
-    one, and stockflow's directories as absolute paths so that flows write where the reports server reads.
-    """
-    env = dict(os.environ if base is None else base)
-    env.update(TELEMETRY_OFF)
-    env.update(
-        {
-            "PREFECT_HOME": str(config.prefect_home),
-            "PREFECT_API_URL": config.api_url,
-            "PREFECT_SERVER_API_HOST": config.host,
-            "PREFECT_SERVER_API_PORT": str(config.prefect_port),
-            REPORTS_URL_ENV: env.get(REPORTS_URL_ENV) or f"http://{config.link_host}:{config.reports_port}",
-            "STOCKFLOW_REPORTS_DIR": str(config.reports_dir),
-            # Flows build report links from these settings: they must name the ports actually used and
-            # an address a browser can open (not 0.0.0.0; this machine's name when it is exposed).
-            "STOCKFLOW_SERVER__PREFECT_PORT": str(config.prefect_port),
-            "STOCKFLOW_SERVER__REPORTS_PORT": str(config.reports_port),
-            "STOCKFLOW_SERVER__HOST": config.link_host,
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    if settings is not None:
-        env["STOCKFLOW_DATA_DIR"] = str(Path(settings.data_dir).resolve())
-        cfg = config_file()
-        if cfg.exists():
-            env["STOCKFLOW_CONFIG"] = str(cfg.resolve())
-    if not is_loopback(config.host):
-        # Browsers on other machines must call the API on the address they reached the UI at, not on
-        # this machine's loopback: a relative URL does that (override with PREFECT_UI_API_URL).
-        env.setdefault("PREFECT_UI_API_URL", "/api")
-    if env.get(SERVER_AUTH_ENV) and not env.get(CLIENT_AUTH_ENV):
-        env[CLIENT_AUTH_ENV] = env[SERVER_AUTH_ENV]
-    env.update(config.extra_env)
-    return env
-
-
-def port_is_free(host: str, port: int) -> bool:
-    """True when nothing listens on ``host:port`` (so a server can bind it)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on now (for tests)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def http_get(url: str, *, auth: str | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
-    """GET ``url``: (status, body); status 0 when nothing answers."""
-    req = urllib.request.Request(url)
-    if auth:
-        req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return int(resp.status), resp.read()
-    except urllib.error.HTTPError as err:
-        return int(err.code), err.read()
-    except (urllib.error.URLError, OSError):
-        return 0, b""
-
-
-def http_post_json(
-    url: str, payload: Any, *, auth: str | None = None, timeout: float = 10.0
-) -> tuple[int, Any]:
-    """POST JSON to ``url``: (status, decoded JSON or None); status 0 when nothing answers."""
-    req = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json"}
-    )
-    if auth:
-        req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return int(resp.status), json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as err:
-        body = err.read()
-        try:
-            return int(err.code), json.loads(body or b"null")
-        except ValueError:
-            return int(err.code), body.decode(errors="replace")
-    except (urllib.error.URLError, OSError):
-        return 0, None
-
-
-def read_deployments(api_url: str, *, auth: str | None = None) -> list[dict[str, Any]]:
-    """Every deployment the API knows, with its flow name, as returned by ``/deployments/filter``."""
-    status, deployments = http_post_json(f"{api_url}/deployments/filter", {"limit": 200}, auth=auth)
-    if status != 200 or not isinstance(deployments, list):
-        return []
-    status, flows = http_post_json(f"{api_url}/flows/filter", {"limit": 200}, auth=auth)
-    names = {f["id"]: f["name"] for f in flows} if status == 200 and isinstance(flows, list) else {}
-    for d in deployments:
-        d["flow_name"] = names.get(d.get("flow_id"), "?")
-        d["full_name"] = f"{d['flow_name']}/{d['name']}"
-    return deployments
-
-
-def _die_with_parent(sig: int) -> None:
-    """In the child, before exec: ask Linux to send ``sig`` when the parent dies, so that a killed
-    `stockflow up` (kill -9, a crashed test) does not leave a server holding its port. No-op elsewhere."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, sig)
-    except (OSError, AttributeError):  # not Linux
-        pass
-
-
-def settle_runs(
-    api_url: str, full_names: Sequence[str], reason: str, *, pause: bool, auth: str | None = None
-) -> list[str]:
-    """Optionally pause the deployments ``full_names`` (which deletes their future scheduled runs), and
-    mark their unfinished runs (Paused, Running, Pending, Cancelling) Cancelled with ``reason``.
-
-    Used when the process that executes those runs has ended (or before a new one starts): nothing can
-    finish them, and an approval given later must not look as if it could still trade. Returns the ids
-    of the cancelled runs.
-    """
-    wanted = set(full_names)
-    deployments = [d for d in read_deployments(api_url, auth=auth) if d["full_name"] in wanted]
-    if pause:
-        for d in deployments:
-            http_post_json(f"{api_url}/deployments/{d['id']}/pause_deployment", {}, auth=auth)
-    if not deployments:
-        return []
-    status, runs = http_post_json(
-        f"{api_url}/flow_runs/filter",
-        {
-            "flow_runs": {
-                "deployment_id": {"any_": [d["id"] for d in deployments]},
-                "state": {"type": {"any_": ["PAUSED", "RUNNING", "PENDING", "CANCELLING"]}},
-            },
-            "limit": 200,
-        },
-        auth=auth,
-    )
-    cancelled: list[str] = []
-    for run in runs if status == 200 and isinstance(runs, list) else []:
-        st, _ = http_post_json(
-            f"{api_url}/flow_runs/{run['id']}/set_state",
-            {"state": {"type": "CANCELLED", "name": "Cancelled", "message": reason}, "force": True},
-            auth=auth,
-        )
-        if st in (200, 201):
-            cancelled.append(str(run["id"]))
-    return cancelled
-
-
-def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
+from stockflow.ops.api import (
+    api_timestamp,
+    free_port,
+    http_get,
+    http_post_json,
+    port_is_free,
+    read_deployments,
+    settle_runs,
+)
+from stockflow.ops.opconfig import (
+    READY_FILE,
+    STATE_FILE,
+    OperationConfig,
+    OperationError,
+    child_env,
+    database_description,
+    read_ready_file,
+    read_state,
+)
+from stockflow.ops.procs import die_with_parent, group_alive, tail
+from stockflow.ops.reports import ReportsServer
+from stockflow.ops.security import CLIENT_AUTH_ENV, SERVER_AUTH_ENV, check_bind, is_loopback
 
 
 @dataclass
@@ -311,7 +68,13 @@ class _Child:
 class LocalOperation:
     """Start and stop the local operation (see the module docstring). Use as a context manager."""
 
-    def __init__(self, config: OperationConfig, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        config: OperationConfig,
+        settings: Settings | None = None,
+        *,
+        on_step: Callable[[str], None] | None = None,
+    ) -> None:
         self.config = config
         self.settings = settings
         self.env = child_env(config, settings)
@@ -321,12 +84,20 @@ class LocalOperation:
         self.reports: ReportsServer | None = None
         self._children: list[_Child] = []
         self._t0 = 0.0
-        self._serve_log_offset = 0
+        self._wall_t0 = 0.0
+        self._ready_file = config.prefect_home / READY_FILE
+        self._on_step = on_step
+
+    def _step(self, message: str) -> None:
+        """Report one start-up step as it happens (``stockflow up`` prints them)."""
+        if self._on_step is not None:
+            self._on_step(f"{message} ({self._elapsed():.1f}s)")
 
     # ----------------------------------------------------------------------------------------- start
     def start(self) -> LocalOperation:
         """Start everything and wait until it is usable; on failure stop what was started and raise."""
         self._t0 = time.perf_counter()
+        self._wall_t0 = time.time()
         cfg = self.config
         check_bind(cfg.host, self.env)
         for what, port in (("Prefect server", cfg.prefect_port), ("reports server", cfg.reports_port)):
@@ -339,26 +110,60 @@ class LocalOperation:
         cfg.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._start_server()
+            self._step(f"Prefect server starting on {cfg.host}:{cfg.prefect_port}")
             # The serve process imports Prefect and the flows (seconds) while the server boots; it waits
             # for the API itself before it registers anything.
             self._start_serve()
+            self._step("serve process starting (imports the flows, then registers the deployments)")
             self._wait_api()
             self.timings["api_healthy_s"] = self._elapsed()
+            self._step(f"Prefect API healthy at {cfg.api_url}")
             self._wait_ui()
             self.timings["ui_served_s"] = self._elapsed()
+            self._step(f"Prefect UI served at {cfg.ui_url}")
             self.reports = ReportsServer(
                 cfg.reports_dir,
                 cfg.host,
                 cfg.reports_port,
                 auth=None if is_loopback(cfg.host) else self.env.get(SERVER_AUTH_ENV),
+                book=self._book_source(),
             ).start()
+            self._step(f"reports server and book page at {cfg.reports_url}/")
             self._wait_deployments()
             self.timings["deployments_ready_s"] = self._elapsed()
+            served = len(self.wanted_names()) - len(self.missing_deployments)
+            self._step(f"{served} deployment(s) registered and polled by the serve process")
+            self._setup_notifications()
             self._write_state()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _setup_notifications(self) -> None:
+        """The notification automations from settings (none when notifications are off)."""
+        if self.settings is None:
+            return
+        from stockflow.ops.notify import setup_notifications
+
+        cfg = self.settings.notifications
+        if not cfg.webhook_url and not cfg.block:
+            self._step("notifications off (set notifications.webhook_url or notifications.block)")
+            return
+        book = f"http://{self.config.link_host}:{self.config.reports_port}/"
+        names = setup_notifications(self.settings, api_url=self.config.api_url, book_url=book)
+        self.timings["notifications_ready_s"] = self._elapsed()
+        self._step(f"notifications: {len(names)} Prefect automation(s) set up ({', '.join(names)})")
+
+    def _book_source(self) -> Any:
+        """What the reports server's book page reads (None without settings: no state store known)."""
+        if self.settings is None:
+            return None
+        from stockflow.db import get_engine
+        from stockflow.ops.book import collect_book
+
+        settings, ui_url = self.settings, f"http://{self.config.link_host}:{self.config.prefect_port}"
+        return lambda: collect_book(settings, get_engine(settings.db_url), ui_url=ui_url)
 
     def _elapsed(self) -> float:
         return round(time.perf_counter() - self._t0, 2)
@@ -380,7 +185,7 @@ class LocalOperation:
                 # The server stops quickly on SIGTERM; the serve process would try to pause its
                 # deployments on an API that is going away and hang, so it gets SIGKILL (its runs are
                 # cancelled by the next start, --cancel-unfinished).
-                preexec_fn=partial(_die_with_parent, signal.SIGKILL if name == "serve" else signal.SIGTERM),  # noqa: PLW1509
+                preexec_fn=partial(die_with_parent, signal.SIGKILL if name == "serve" else signal.SIGTERM),  # noqa: PLW1509
             )
         finally:
             out.close()
@@ -407,9 +212,8 @@ class LocalOperation:
         )
 
     def _start_serve(self) -> None:
-        serve_log = self.config.log_dir / "serve.log"
-        # Only this start's lines count when waiting for the registration.
-        self._serve_log_offset = serve_log.stat().st_size if serve_log.exists() else 0
+        # Only this start's ready file counts when waiting for the registration.
+        self._ready_file.unlink(missing_ok=True)
         argv = [
             sys.executable,
             "-m",
@@ -418,6 +222,8 @@ class LocalOperation:
             str(self.config.startup_timeout_s),
             # Runs left unfinished by an operation that did not stop cleanly cannot continue: say so.
             "--cancel-unfinished",
+            "--ready-file",
+            str(self._ready_file),
         ]
         if self.config.catalog:
             argv += ["--catalog", self.config.catalog]
@@ -431,7 +237,7 @@ class LocalOperation:
             if code is not None:
                 raise OperationError(
                     f"the {child.name} process exited with status {code}; last lines of {child.log}:\n"
-                    f"{_tail(child.log)}"
+                    f"{tail(child.log)}"
                 )
 
     def _wait(self, what: str, ready: Any, poll_s: float = 0.25) -> None:
@@ -441,7 +247,7 @@ class LocalOperation:
             if ready():
                 return
             time.sleep(poll_s)
-        logs = "\n".join(f"--- {c.log}:\n{_tail(c.log, 10)}" for c in self._children)
+        logs = "\n".join(f"--- {c.log}:\n{tail(c.log, 10)}" for c in self._children)
         raise OperationError(
             f"timed out after {self.config.startup_timeout_s:.0f}s waiting for {what}\n{logs}"
         )
@@ -460,24 +266,27 @@ class LocalOperation:
         self._wait("the Prefect UI", ui_ready)
 
     def _wait_deployments(self) -> None:
+        """Wait until the serve process said what it serves (its ready file, written by this start) and
+        the API lists each of those deployments active and polled by a runner since this start.
+
+        Nothing here reads the serve log: its size in bytes and its decoded text differ as soon as a flow
+        logged non-ASCII text (a signal driver's ``σ``), which once made every later start time out."""
         wanted = set(self.wanted_names())
-        serve_log = self.config.log_dir / "serve.log"
-        start_size = self._serve_log_offset
+        since = self._wall_t0 - 2.0  # the server's clock is this machine's; a little slack
 
         def registered() -> bool:
-            text = serve_log.read_text(errors="replace")[start_size:] if serve_log.exists() else ""
-            left_out = {
-                line.split("'")[1] for line in text.splitlines() if "left out:" in line and "'" in line
-            }
-            active = {
+            ready = read_ready_file(self._ready_file)
+            if ready is None:
+                return False
+            left_out = set(ready.get("left_out") or [])
+            expected = {n for n in wanted if n.split("/")[-1] not in left_out}
+            polled = {
                 d["full_name"]
                 for d in read_deployments(self.config.api_url, auth=self.auth)
-                if not d.get("paused")
+                if not d.get("paused") and api_timestamp(d.get("last_polled")) >= since
             }
-            expected = {n for n in wanted if n.split("/")[-1] not in left_out}
-            self.missing_deployments = sorted(wanted - active)
-            # Ready when the serve process reported what it serves and every loadable one is active.
-            return "serving" in text and expected <= active
+            self.missing_deployments = sorted(wanted - polled)
+            return expected <= polled
 
         self._wait("the deployments to register", registered, poll_s=0.5)
 
@@ -565,12 +374,12 @@ class LocalOperation:
                 proc.wait(timeout=self.config.stop_timeout_s)
         # Whatever is left in the child's group (flow runs of the serve process): SIGTERM, then SIGKILL.
         for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 0.0)):
-            if not _group_alive(proc.pid):
+            if not group_alive(proc.pid):
                 break
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, sig)
             deadline = time.perf_counter() + grace
-            while time.perf_counter() < deadline and _group_alive(proc.pid):
+            while time.perf_counter() < deadline and group_alive(proc.pid):
                 time.sleep(0.1)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=5)
@@ -610,23 +419,6 @@ class LocalOperation:
             pass
 
 
-def _group_alive(pgid: int) -> bool:
-    """True while any process of the process group ``pgid`` exists."""
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def read_state(prefect_home: Path) -> dict[str, Any] | None:
-    """The state file of a running ``stockflow up`` under ``prefect_home``, or None."""
-    try:
-        return dict(json.loads((prefect_home / STATE_FILE).read_text()))
-    except (OSError, ValueError):
-        return None
-
-
 __all__ = [
     "LocalOperation",
     "OperationConfig",
@@ -639,4 +431,5 @@ __all__ = [
     "port_is_free",
     "read_deployments",
     "read_state",
+    "settle_runs",
 ]

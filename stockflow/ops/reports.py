@@ -4,15 +4,21 @@ Browsers refuse ``file://`` links from an ``http://`` page (the Prefect UI), so 
 Evidently drift, backtest tearsheets) are served over HTTP on loopback by ``stockflow up``, and link
 artifacts point at :func:`report_url`. The handler serves files below the root only: no ``..``, no
 symbolic link leading out of the directory, no hidden files, GET and HEAD only.
+
+Besides the files it serves the standing view of the book (:mod:`stockflow.ops.book`): the page at ``/``
+(and ``/book``), its data at ``/book.json`` (polled by the page); the directory listing of every report
+is at ``/files/``. The same authentication rules apply to all of it.
 """
 
 from __future__ import annotations
 
 import base64
 import hmac
+import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from functools import partial
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +34,10 @@ log = logging.getLogger("stockflow.ops.reports")
 
 #: Environment variable that overrides the base URL used in report links (e.g. behind a proxy).
 REPORTS_URL_ENV = "STOCKFLOW_REPORTS_URL"
+#: The standing view's page (served at ``/``).
+BOOK_PAGE = Path(__file__).with_name("static") / "book.html"
+#: Supplies the standing view as JSON-ready data (``/book.json``).
+BookSource = Callable[[], dict[str, Any]]
 
 
 def report_url(settings: Settings, path: str | os.PathLike[str]) -> str:
@@ -68,8 +78,16 @@ class ReportsHandler(SimpleHTTPRequestHandler):
     server_version = "stockflow-reports"
     sys_version = ""
 
-    def __init__(self, *args: Any, directory: str, auth: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        directory: str,
+        auth: str | None = None,
+        book: BookSource | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._root = Path(directory).resolve()
+        self._book = book
         self._auth = "Basic " + base64.b64encode(auth.encode()).decode() if auth else None
         super().__init__(*args, directory=directory, **kwargs)
 
@@ -96,9 +114,45 @@ class ReportsHandler(SimpleHTTPRequestHandler):
         except OSError:
             return False
 
+    def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _special(self) -> bool:
+        """Serve the book page and its JSON; map ``/files/...`` onto the files. True when answered."""
+        path = self.path.split("?", 1)[0]
+        if path in ("/", "/book", "/book.html"):
+            self._send(HTTPStatus.OK, BOOK_PAGE.read_bytes(), "text/html; charset=utf-8")
+            return True
+        if path == "/book.json":
+            if self._book is None:
+                body = {"error": "this reports server has no state store to read the book from"}
+                self._send(HTTPStatus.NOT_FOUND, json.dumps(body).encode(), "application/json")
+                return True
+            try:
+                data = self._book()
+            except Exception as err:  # the page shows it; the server keeps serving
+                log.warning("book.json failed: %s: %s", type(err).__name__, err)
+                body = {"error": f"{type(err).__name__}: {err}"}
+                self._send(HTTPStatus.SERVICE_UNAVAILABLE, json.dumps(body).encode(), "application/json")
+                return True
+            self._send(HTTPStatus.OK, json.dumps(data, default=str).encode(), "application/json")
+            return True
+        if path == "/files":
+            self.path = "/files/"
+        if self.path.startswith("/files/"):
+            self.path = self.path[len("/files") :]
+        return False
+
     def do_GET(self) -> None:
-        """Serve a file or a directory listing, or 404 outside the root."""
+        """Serve the book, a file or a directory listing, or 404 outside the root."""
         if not self._authorized():
+            return
+        if self._special():
             return
         if not self._allowed():
             self.send_error(HTTPStatus.NOT_FOUND, "File not found")
@@ -108,6 +162,8 @@ class ReportsHandler(SimpleHTTPRequestHandler):
     def do_HEAD(self) -> None:
         """Like GET without a body."""
         if not self._authorized():
+            return
+        if self._special():
             return
         if not self._allowed():
             self.send_error(HTTPStatus.NOT_FOUND, "File not found")
@@ -130,11 +186,18 @@ class ReportsServer:
 
     Use as a context manager or call :meth:`start` and :meth:`stop`. ``port=0`` picks a free port.
     On anything but loopback it requires ``auth`` ("user:password", HTTP basic authentication; the same
-    string as ``PREFECT_SERVER_API_AUTH_STRING``), since reports show positions and orders.
+    string as ``PREFECT_SERVER_API_AUTH_STRING``), since reports show positions and orders. ``book``
+    supplies the standing view served at ``/book.json`` (none: that path answers 404).
     """
 
     def __init__(
-        self, directory: Path, host: str = "127.0.0.1", port: int = 0, *, auth: str | None = None
+        self,
+        directory: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        auth: str | None = None,
+        book: BookSource | None = None,
     ) -> None:
         if not is_loopback(host) and not auth:
             raise ConfigError(
@@ -143,7 +206,7 @@ class ReportsServer:
             )
         self.directory = Path(directory).resolve()
         self.directory.mkdir(parents=True, exist_ok=True)
-        handler = partial(ReportsHandler, directory=str(self.directory), auth=auth)
+        handler = partial(ReportsHandler, directory=str(self.directory), auth=auth, book=book)
         self._httpd = ThreadingHTTPServer((host, port), handler)
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from stockflow.db.base import utcnow
 from stockflow.logs import get_logger
+from stockflow.ops.notify import emit_approval_requested
 from stockflow.pipeline.approval import approval_form, plan_hash, plan_markdown
 from stockflow.pipeline.pause import grace_seconds, wait_for_approval
 from stockflow.pipeline.plan import PlannedOrder, Refusal
@@ -84,6 +85,13 @@ def run_approval(
         deadline=deadline,
     )
     _artifact(md + "\n\n**Status: waiting for approval.**", "Orders waiting for approval")
+    # Prefect automations notify a person (issue 11): the event carries the link and THE deadline.
+    emit_approval_requested(
+        flow_run_id=flow_run_id,
+        trade_run_id=trade_run_id,
+        orders=[o.title for o in orders],
+        deadline=deadline,
+    )
     log.info(
         f"{len(orders)} order(s) wait for approval until {deadline:%H:%M:%S} UTC (plan {h}); "
         f"approve in the UI or: stockflow approve {flow_run_id} "

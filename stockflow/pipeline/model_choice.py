@@ -58,22 +58,24 @@ def no_model_message(engine: Engine) -> str:
 
 def choose_model(settings: Settings, engine: Engine, *, trained_now: bool = False) -> ModelChoice:
     """The champion; with ``trading.signal_source = best_challenger`` (demo/test opt-in) the best model
-    of the latest retrain when there is no champion."""
+    of the latest retrain, even when a champion exists (``make run`` may promote one; a demo setting that
+    is silently ignored then would never show the approval path), and every message says so."""
     from stockflow import registry
 
     champ = registry.champion(engine)
-    if champ is not None:
-        return ModelChoice(champ, "champion", trained_now, f"champion {champ.version} ({champ.kind})")
     if settings.trading.signal_source == "best_challenger":
         best = registry.best_challenger(engine)
-        if best is not None:
+        if best is not None and (champ is None or best.version != champ.version):
+            why = "NO CHAMPION" if champ is None else f"DEMO: champion {champ.version} set aside"
             return ModelChoice(
                 best,
                 "best_challenger",
                 trained_now,
-                f"NO CHAMPION: using the best challenger {best.version} ({best.kind}) because "
+                f"{why}: using the best challenger {best.version} ({best.kind}) because "
                 "trading.signal_source=best_challenger (demo/test opt-in); it did NOT beat the baselines",
             )
+    if champ is not None:
+        return ModelChoice(champ, "champion", trained_now, f"champion {champ.version} ({champ.kind})")
     return ModelChoice(None, "none", trained_now, no_model_message(engine))
 
 

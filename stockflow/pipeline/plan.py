@@ -195,7 +195,8 @@ def propose(
         why += f"; sized down by risk ({decision.rule}: {decision.detail})"
     drivers = ", ".join(d.describe() for d in routed.signal.drivers)
     if drivers:
-        why += f"; drivers: {drivers}"
+        method = routed.signal.drivers[0].method or "feature z-scores"
+        why += f"; drivers ({method}): {drivers}"
     return ProposedOrder(
         symbol=req.symbol,
         side=req.side.value,

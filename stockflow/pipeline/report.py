@@ -6,7 +6,11 @@ UI's Artifacts page is the day-by-day record.
 - ``trade-positions`` (table): positions after the run;
 - ``trade-summary`` (markdown): outcome, equity, daily P&L and the performance metrics;
 - ``equity-curve`` (link): the equity-curve page under ``reports_dir/equity/`` on the reports server;
-- ``trade-reports`` (link): the reports server's index (equity curve, Data Docs, drift reports...).
+- ``trade-reports`` (link): the standing view of the book on the reports server (positions, orders,
+  approvals, equity over time, recent runs), which links every report.
+
+A run that took no portfolio snapshot (refused for stale data, locked) shows the latest snapshot's figures,
+labelled as such, instead of blanks.
 """
 
 from __future__ import annotations
@@ -45,8 +49,35 @@ def _fmt(v: Any, pattern: str = "{:,.2f}") -> str:
         return str(v)
 
 
+def _last_snapshot(engine: Engine) -> dict[str, Any] | None:
+    from sqlalchemy import select
+
+    from stockflow.db.engine import transaction
+    from stockflow.db.models_pipeline import PortfolioSnapshot
+
+    with transaction(engine) as s:
+        snap = s.scalars(select(PortfolioSnapshot).order_by(PortfolioSnapshot.id.desc()).limit(1)).first()
+        if snap is None:
+            return None
+        return {
+            "equity": snap.equity,
+            "daily_pnl": snap.daily_pnl,
+            "daily_return": snap.daily_return,
+            "cash": snap.cash,
+            "exposure": snap.exposure,
+            "total_return": snap.total_return,
+            "max_drawdown": snap.max_drawdown,
+            "snapshot_session": snap.session.isoformat(),
+        }
+
+
 def summary_markdown(summary: dict[str, Any]) -> str:
     """The ``trade-summary`` artifact."""
+    if summary.get("equity") is None and summary.get("last_snapshot"):
+        # No snapshot this run (refused for stale data...): the book's latest figures, labelled.
+        last = summary["last_snapshot"]
+        summary = {**summary, **{k: v for k, v in last.items() if k != "snapshot_session"}}
+        summary["equity_note"] = f" (latest snapshot, session {last['snapshot_session']}; this run took none)"
     lines = [
         f"# Trade run: {summary.get('outcome', '?')}",
         "",
@@ -63,7 +94,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"{len(summary.get('orders_refused') or [])} |",
         f"| orders already sent by an earlier run of the session | "
         f"{len(summary.get('orders_already_sent') or [])} |",
-        f"| equity | ${_fmt(summary.get('equity'))} |",
+        f"| equity | ${_fmt(summary.get('equity'))}{summary.get('equity_note', '')} |",
         f"| daily P&L | ${_fmt(summary.get('daily_pnl'), '{:+,.2f}')} "
         f"({_fmt(summary.get('daily_return'), '{:+.2%}')}) |",
         f"| cash | ${_fmt(summary.get('cash'))} |",
@@ -88,7 +119,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         more = f"; and {len(stale) - 50} more" if len(stale) > 50 else ""
         lines += ["", "Stale symbols: " + "; ".join(f"{k}: {v}" for k, v in stale[:50]) + more]
     if summary.get("equity_curve"):
-        lines += ["", f"[Equity curve]({summary['equity_curve']}) · [Reports]({summary.get('reports', '')})"]
+        lines += ["", f"[Equity curve]({summary['equity_curve']}) · [The book]({summary.get('reports', '')})"]
     return "\n".join(lines)
 
 
@@ -111,7 +142,8 @@ def order_table(
                 "expected_excess": s.expected_excess,
                 "P(outperform)": round(s.confidence, 3),
                 "route": s.route,
-                "status": s.status,
+                # "executed" only means the broker accepted it; its reason says the broker's status.
+                "status": f"sent ({s.reason})" if s.status == "executed" and s.reason else s.status,
                 "side": (s.side or "").upper(),
                 "qty": s.qty,
                 "reference_price": s.reference_price,
@@ -165,6 +197,8 @@ def publish_artifacts(
         description="Positions after the run",
     )
     out[POSITIONS_KEY] = f"{len(positions)} positions"
+    if summary.get("equity") is None:
+        summary = {**summary, "last_snapshot": _last_snapshot(engine)}
     create_markdown_artifact(
         markdown=summary_markdown(summary), key=SUMMARY_KEY, description="Equity, daily P&L and metrics"
     )
@@ -176,9 +210,9 @@ def publish_artifacts(
         out[EQUITY_KEY] = summary["equity_curve"]
     create_link_artifact(
         link=reports_url(settings),
-        link_text="stockflow reports",
+        link_text="The book: positions, orders, approvals, equity over time, recent runs",
         key=REPORTS_KEY,
-        description="Reports index",
+        description="Standing view of the book (links every report)",
     )
     out[REPORTS_KEY] = reports_url(settings)
     return out

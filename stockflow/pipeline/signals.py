@@ -7,9 +7,10 @@ Conventions (shared with the backtester's ML strategy, ``stockflow/backtest/stra
 - ``confidence`` has ONE meaning everywhere in stockflow: the model's calibrated probability that the
   stock outperforms the universe over the label horizon (``Prediction.prob_outperform``; 0.5 is no
   edge). It is what the hybrid approval band compares against. ``probability`` stores the same number.
-- ``drivers``: the features with the largest importance-weighted standardized value on the signal's row
-  (z-score against the symbol's own recent history, times the model's feature importance when the model
-  card has one). A readable "why", not a causal attribution; computed for the symbols with an order.
+- ``drivers``: the model's own attributions for the signal's row (``explain`` of each model class:
+  LightGBM TreeSHAP ``pred_contrib``, the momentum model's own term, gradient x input for the LSTM; see
+  ``models/explain.py``), largest first, each with its method and unit. Only when the model cannot be
+  asked (no model object) do they fall back to z-scores against the symbol's recent history, and say so.
 """
 
 from __future__ import annotations
@@ -75,14 +76,25 @@ class Driver:
     value: float
     z: float
     weight: float
+    #: The model's own attribution (None: a z-score driver), in ``unit``, by ``method``.
+    contribution: float | None = None
+    unit: str = ""
+    method: str = ""
 
     def describe(self) -> str:
-        """e.g. ``rsi_14=71.2 (+2.1σ)``."""
+        """e.g. ``rsi_14=71.2 (+0.042 log-odds)``, or ``rsi_14=71.2 (+2.1σ)`` for a z-score driver."""
+        if self.contribution is not None:
+            return f"{self.feature}={self.value:.4g} ({self.contribution:+.3g} {self.unit})"
         return f"{self.feature}={self.value:.4g} ({self.z:+.1f}σ)"
 
-    def as_dict(self) -> dict[str, float | str]:
+    def as_dict(self) -> dict[str, float | str | None]:
         """Plain JSON data for the database."""
-        return {"feature": self.feature, "value": self.value, "z": self.z, "weight": self.weight}
+        out: dict[str, float | str | None] = {
+            "feature": self.feature, "value": self.value, "z": self.z, "weight": self.weight,
+        }  # fmt: skip
+        if self.contribution is not None:
+            out.update(contribution=self.contribution, unit=self.unit, method=self.method)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +133,28 @@ class Signal:
         return f"{what}: {rank}{score}, P(outperform)={self.confidence:.3f}{excess}; drivers: {drivers}"
 
 
+def model_drivers(model: object, features: pl.DataFrame, *, top: int = 3) -> dict[str, tuple[Driver, ...]]:
+    """The model's own top ``top`` attributions for each symbol's last row of ``features`` (symbol,
+    session, features...), by its ``explain`` method (module docstring). The rows before the last give
+    sequence models their window. Raises when the model has no ``explain`` or lacks a feature."""
+    import numpy as np
+
+    names: list[str] = list(getattr(model, "feature_names"))  # noqa: B009
+    frame = features.sort(["symbol", "session"])
+    X = frame.select([pl.col(c).cast(pl.Float64) for c in names]).to_numpy().astype(np.float64)
+    groups = frame.get_column("symbol").to_numpy()
+    last = frame.with_row_index("_i").group_by("symbol", maintain_order=True).agg(pl.col("_i").last())
+    rows = last.get_column("_i").to_list()
+    explanations = model.explain(X, groups=groups, rows=rows, top=top)  # type: ignore[attr-defined]
+    out: dict[str, tuple[Driver, ...]] = {}
+    for sym, expl in zip(last.get_column("symbol").to_list(), explanations, strict=True):
+        out[str(sym)] = tuple(
+            Driver(a.feature, a.value, 0.0, 1.0, round(a.contribution, 6), expl.unit, expl.method)
+            for a in expl.attributions
+        )
+    return out
+
+
 def feature_drivers(
     features: pl.DataFrame,
     feature_columns: Sequence[str],
@@ -128,14 +162,27 @@ def feature_drivers(
     *,
     top: int = 3,
     lookback: int = 250,
+    model: object | None = None,
 ) -> dict[str, tuple[Driver, ...]]:
     """The top ``top`` drivers of each symbol's last row in ``features`` (symbol, session, features...).
 
-    Each feature's value on the last row is standardized against the symbol's previous ``lookback``
-    rows; the score is ``|z| * importance`` (importance 1 when unknown). Null features are skipped.
+    With ``model``: its own attributions (:func:`model_drivers`). Without one (or when it cannot explain
+    these rows), each feature's value on the last row is standardized against the symbol's previous
+    ``lookback`` rows; the score is ``|z| * importance`` (importance 1 when unknown). Null features are
+    skipped.
     """
     if features.is_empty():
         return {}
+    if model is not None:
+        try:
+            return model_drivers(model, features, top=top)
+        except Exception as err:  # a readable fallback beats no "why"; the log says which was used
+            from stockflow.logs import get_logger
+
+            get_logger().warning(
+                f"drivers: the model could not explain these rows ({type(err).__name__}: {err}); "
+                "showing feature z-scores instead"
+            )
     cols = [c for c in feature_columns if c in features.columns]
     imp = {k: float(v) for k, v in (importances or {}).items() if math.isfinite(float(v))}
     total = sum(abs(v) for v in imp.values())

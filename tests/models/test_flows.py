@@ -59,6 +59,7 @@ def test_retrain_then_monitor_flows(
     # Nothing to monitor before the first champion: a clear NoModel outcome, not a failure.
     state = monitor_flow(return_state=True)
     assert state.name == "NoModel" and "no champion model" in (state.message or "")
+    assert not state.is_completed(), "no green badge for a check that checked nothing (issue 11)"
 
     # The LSTM runs inside the flow too (one epoch on tiny windows).
     out = retrain_flow(kinds=["lightgbm", "lstm"])

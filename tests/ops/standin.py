@@ -34,10 +34,24 @@ class OrderApproval(RunInput):
 
 
 @flow(name="standin-approval", persist_result=False)
-def approval_flow(timeout_s: int = 300, lock_wait_s: float = 2.0) -> dict[str, str]:
-    """Hold :data:`LOCK`, pause for approval, then publish the decisions as a table artifact."""
+def approval_flow(timeout_s: int = 300, lock_wait_s: float = 10.0) -> dict[str, str]:
+    """Hold :data:`LOCK`, pause for approval (saying so with the trade flow's approval event, which
+    the notification automations listen to), then publish the decisions as a table artifact.
+    (``lock_wait_s``: 2 s was too short for the slot acquisition itself on a loaded 2-core machine.)"""
+    import datetime as dt
+
+    from prefect.runtime import flow_run
+
+    from stockflow.ops.notify import emit_approval_requested
+
     try:
         with concurrency(LOCK, occupy=1, timeout_seconds=lock_wait_s, strict=True):
+            emit_approval_requested(
+                flow_run_id=flow_run.get_id(),
+                trade_run_id=0,
+                orders=["AAPL: BUY 10 @ 150.00", "IBM: BUY 5 @ 120.00"],
+                deadline=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=timeout_s),
+            )
             answer = pause_flow_run(
                 wait_for_input=OrderApproval.with_initial_data(
                     description="## Approve the stand-in orders\n\nChoose approve or reject for each order."
@@ -82,11 +96,42 @@ CATALOG: tuple[DeploymentSpec, ...] = (
 )
 
 
+@flow(name="standin-log", persist_result=False)
+def log_flow() -> None:
+    """Log a line with non-ASCII text, as trade runs did with their drivers (``σ``): the log it lands in
+    once made every later `stockflow up` time out (issue 11)."""
+    from prefect import get_run_logger
+
+    get_run_logger().info("AAPL 2012-03-30: BUY; drivers: sma_cross_50_200=0.2484 (+3.7σ), ‘adx’ − 1.2σ …")
+
+
+#: The session of the trade the end-to-end test starts from the UI with "Quick run" (its default).
+UI_TRADE_SESSION = "2012-04-02"
+
+
 def _with_project() -> tuple[DeploymentSpec, ...]:
+    import dataclasses
+
     from deployments.catalog import CATALOG as PROJECT
 
-    return (*PROJECT, *CATALOG)
+    # The trade deployment's defaults replay a session of the sample data in hybrid mode, so that a
+    # person's "Quick run" in the UI asks for approval.
+    project = tuple(
+        dataclasses.replace(
+            s, parameters={"mode": "hybrid", "as_of": UI_TRADE_SESSION}, settings_parameters={}
+        )
+        if s.name == "trade"
+        else s
+        for s in PROJECT
+    )
+    log = DeploymentSpec(
+        name="standin-log",
+        entrypoint="tests/ops/standin.py:log_flow",
+        description="Stand-in: logs non-ASCII.",
+    )
+    return (*project, *CATALOG, log)
 
 
-#: The project's deployments plus the stand-ins (the end-to-end tests serve both from one operation).
+#: The project's deployments (trade with replay defaults) plus the stand-ins, served together by the
+#: end-to-end tests.
 WITH_PROJECT: tuple[DeploymentSpec, ...] = _with_project()

@@ -66,6 +66,9 @@ class Operation:
     api_url: str
     reports_url: str
     db_url: str
+    cmd: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    startup_output: str = ""
     figures: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -126,8 +129,45 @@ def prefect_database() -> Iterator[str | None]:
         admin.dispose()
 
 
+def _start_up(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[str], str]:
+    """Start `stockflow up` and read its output until it says it is up (or exits)."""
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if "Press Ctrl-C" in line or proc.poll() is not None:
+            break
+    out = "".join(lines)
+    assert "stockflow is up" in out, out
+    return proc, out
+
+
+def _stop_up(proc: subprocess.Popen[str]) -> str:
+    """What `stockflow down` does: SIGTERM, then wait for the clean stop."""
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, rest
+    assert "stopped: server, deployments (paused) and reports server are down" in rest
+    return rest
+
+
 @pytest.fixture(scope="module")
-def operation(tmp_path_factory: pytest.TempPathFactory, prefect_database: str | None) -> Iterator[Operation]:
+def webhook() -> Iterator[tuple[Any, str]]:
+    """A webhook on 127.0.0.1 that keeps what Prefect's notification automations POST."""
+    from tests.ops.test_notifications import Inbox, serve_inbox
+
+    box = Inbox()
+    with serve_inbox(box) as url:
+        yield box, url
+
+
+@pytest.fixture(scope="module")
+def operation(
+    tmp_path_factory: pytest.TempPathFactory, prefect_database: str | None, webhook: tuple[Any, str]
+) -> Iterator[Operation]:
     base = tmp_path_factory.mktemp("e2e")
     prefect_port, reports_port = free_port(), free_port()
     env = {
@@ -136,6 +176,7 @@ def operation(tmp_path_factory: pytest.TempPathFactory, prefect_database: str | 
         "PREFECT_HOME": str(base / ".prefect"),
         "PREFECT_RUNNER_POLL_FREQUENCY": "1",
         "PREFECT_LOGGING_LEVEL": "INFO",
+        "STOCKFLOW_NOTIFICATIONS__WEBHOOK_URL": webhook[1],
     }
     if prefect_database:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = prefect_database
@@ -150,17 +191,7 @@ def operation(tmp_path_factory: pytest.TempPathFactory, prefect_database: str | 
         "tests.ops.standin:WITH_PROJECT",
     ]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, cwd=base, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    lines: list[str] = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line)
-        if "Press Ctrl-C" in line or proc.poll() is not None:
-            break
-    out = "".join(lines)
-    assert "stockflow is up" in out, out
+    proc, out = _start_up(cmd, env, base)
     op = Operation(
         proc=proc,
         base=base,
@@ -168,6 +199,9 @@ def operation(tmp_path_factory: pytest.TempPathFactory, prefect_database: str | 
         api_url=f"http://127.0.0.1:{prefect_port}/api",
         reports_url=f"http://127.0.0.1:{reports_port}",
         db_url=env["STOCKFLOW_DATABASE_URL"],
+        cmd=cmd,
+        env=env,
+        startup_output=out,
     )
     op.figures["start_to_usable_ui_s (stockflow up, printed)"] = float(
         re.search(r"start command -> usable UI ([\d.]+)s", out).group(1)  # type: ignore[union-attr]
@@ -178,12 +212,9 @@ def operation(tmp_path_factory: pytest.TempPathFactory, prefect_database: str | 
     try:
         yield op
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)  # what `stockflow down` does
-            rest, _ = proc.communicate(timeout=120)
-            op.figures["stop_exit_code"] = proc.returncode
-            assert proc.returncode == 0, rest
-            assert "stopped: server, deployments (paused) and reports server are down" in rest
+        if op.proc.poll() is None:
+            _stop_up(op.proc)
+            op.figures["stop_exit_code"] = op.proc.returncode
         (op.out_dir / "figures.json").write_text(json.dumps(op.figures, indent=2))
         print(f"\ne2e figures: {json.dumps(op.figures)}")
 
@@ -399,3 +430,118 @@ def test_trade_run_on_a_stale_session_refuses_and_says_so(operation: Operation) 
     assert "stale data" in message and "2013-03-05" in message and "refusing to trade" in message
     with transaction(engine) as s:
         assert s.scalar(select(func.count()).select_from(OrderRow)) == orders_before
+
+
+def test_operators_day(operation: Operation, page: Any, webhook: tuple[Any, str]) -> None:
+    """Issue 11, as a person lives it: a served run logs non-ASCII text, `stockflow up` restarts (it once
+    timed out after that), a hybrid trade is started from the UI ("Quick run"), the approval
+    notification arrives on the webhook, its link opens the paused run, the order is approved in the
+    form, and the book page shows the position, the order and the new equity point."""
+    from sqlalchemy import func, select
+
+    from stockflow.db import get_engine
+    from stockflow.db.engine import transaction
+    from stockflow.db.models_pipeline import PortfolioSnapshot
+    from tests.ops.standin import UI_TRADE_SESSION
+
+    box, _ = webhook
+    out = operation.out_dir
+    engine = get_engine(operation.db_url)
+    # 1. A served run logs non-ASCII text into serve.log.
+    status, logged = api.create_run(operation.api_url, "standin-log/standin-log")
+    assert status == 201, logged
+    assert (
+        api.wait_state(operation.api_url, logged["id"], api.TERMINAL, timeout=120)["state"]["type"]
+        == "COMPLETED"
+    )
+    serve_log = operation.base / ".prefect" / "logs" / "serve.log"
+    assert "σ" in serve_log.read_text(encoding="utf-8", errors="replace")
+    assert serve_log.stat().st_size > len(serve_log.read_text(encoding="utf-8", errors="replace"))
+
+    # 2. Restart `stockflow up`: it prints each step and is up again.
+    _stop_up(operation.proc)
+    t0 = time.perf_counter()
+    operation.proc, restart_out = _start_up(operation.cmd, operation.env, operation.base)
+    operation.figures["restart_after_non_ascii_log_s"] = round(time.perf_counter() - t0, 1)
+    for step in ("Prefect API healthy", "deployment(s) registered", "notifications: 4 Prefect automation(s)"):
+        assert step in restart_out, restart_out
+
+    # 3. A hybrid trade from the UI: the deployment's Run -> Quick run (defaults: hybrid, a replay session).
+    with transaction(engine) as s:
+        snapshots_before = s.scalar(select(func.count()).select_from(PortfolioSnapshot)) or 0
+    trade = api.deployment(operation.api_url, "trade/trade")
+
+    def trade_runs() -> list[dict[str, Any]]:
+        query = {"flow_runs": {"deployment_id": {"any_": [trade["id"]]}}, "limit": 200}
+        st, runs = api.http_post_json(f"{operation.api_url}/flow_runs/filter", query)
+        assert st == 200, runs
+        return list(runs)
+
+    known = {r["id"] for r in trade_runs()}  # earlier runs, and the schedule's future runs
+    page.goto(f"{operation.ui_url}/deployments/deployment/{trade['id']}")
+    run_button = page.locator(".run-menu__run-button")
+    run_button.wait_for()
+    quick = page.locator(".run-menu__overflow-menu").get_by_text("Quick run")
+    for _ in range(3):  # the button toggles its menu: click until the menu shows
+        run_button.click()
+        try:
+            quick.wait_for(timeout=5_000)
+            break
+        except Exception:
+            continue
+    page.screenshot(path=str(out / "quick-run.png"))
+    clicked = dt.datetime.now(dt.UTC)
+    quick.click()
+    deadline = time.monotonic() + 60
+    run_id = None
+    while run_id is None and time.monotonic() < deadline:
+        for r in trade_runs():
+            start = dt.datetime.fromisoformat(str(r.get("expected_start_time")).replace("Z", "+00:00"))
+            # New, and due now (the scheduler may add runs for coming weekdays meanwhile).
+            if r["id"] not in known and abs((start - clicked).total_seconds()) < 300:
+                run_id = r["id"]
+        time.sleep(0.5)
+    assert run_id, "Quick run in the UI created no trade run"
+    assert api.read_run(operation.api_url, run_id)["parameters"] == {
+        "mode": "hybrid",
+        "as_of": UI_TRADE_SESSION,
+    }
+
+    # 4. The approval notification arrives on the loopback webhook, with the link and the deadline.
+    note = box.wait_for("wait for approval", timeout=600, body_contains=run_id)
+    link = re.search(r"Approve or reject: (\S+)", note["body"]).group(1)  # type: ignore[union-attr]
+    assert link == f"{operation.ui_url}/runs/flow-run/{run_id}", note
+    assert api.read_run(operation.api_url, run_id)["state"]["type"] == "PAUSED"
+
+    # 5. Follow the link, approve the first order in the form.
+    page.goto(link)
+    page.get_by_role("button", name="Resume").click()
+    card = page.locator(".p-modal__card")
+    card.locator(".schema-form-property").first.wait_for()
+    labels = [lab for lab in _field_labels(card) if re.match(r"^[A-Z.]+: (BUY|SELL) ", lab)]
+    assert labels, _field_labels(card)
+    approved = labels[0].split(":")[0]
+    _choose(page, card, f"{approved}:", "approve")
+    # ONE deadline: the form shows the very time the notification carries.
+    utc = re.search(r"\((\d\d:\d\d:\d\d) UTC\)", note["subject"]).group(1)  # type: ignore[union-attr]
+    assert f"{utc} UTC" in card.inner_text(), (note["subject"], card.inner_text()[:600])
+    _submit(page, card, operation.figures)
+    done = api.wait_state(operation.api_url, run_id, api.TERMINAL, timeout=300)
+    assert done["state"]["type"] == "COMPLETED", done["state"]
+
+    # 6. The book: the position, the order at the broker and one more equity point.
+    page.goto(operation.reports_url + "/")
+    page.locator("#trading-state").wait_for()
+    with transaction(engine) as s:
+        snapshots_after = s.scalar(select(func.count()).select_from(PortfolioSnapshot)) or 0
+    assert snapshots_after == snapshots_before + 1
+    page.wait_for_function(f"document.querySelectorAll('#curve circle.pt').length === {snapshots_after}")
+    assert approved in page.locator("#orders").inner_text(), page.locator("#orders").inner_text()
+    positions = page.locator("#positions").inner_text()
+    assert "No open position." not in positions, positions  # the first trade's order filled at the open
+    assert "DEMO SETTING ACTIVE" in page.locator("#demo").inner_text()
+    assert f"/runs/flow-run/{run_id}" in page.locator("#runs").inner_html()
+    page.screenshot(path=str(out / "book.png"), full_page=True)
+    operation.figures["notifications_received"] = [m["subject"] for m in box.messages]
+    if os.environ.get("UPDATE_DOC_IMAGES") == "1":
+        shutil.copyfile(out / "book.png", ROOT / "docs" / "img" / "book.png")

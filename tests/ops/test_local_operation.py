@@ -7,7 +7,9 @@ database to show that nothing is duplicated.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -78,6 +80,8 @@ def test_status_reports_what_runs(operation: LocalOperation) -> None:
     assert st.api_ok and st.reports_ok and st.up_pid == os.getpid()
     text = format_status(st)
     assert "standin-typed/standin-typed" in text and "30 16 * * 1-5 (America/New_York)" in text
+    # The next start with its zone (issue 11: the UI showed "04:30 PM" beside a UTC "09:30 PM").
+    assert re.search(r"; next \d{4}-\d\d-\d\d 16:30 E[SD]T", text), text
     assert "at most 1 at a time" in text
 
 
@@ -167,9 +171,16 @@ def test_stop_is_clean_and_a_restart_does_not_duplicate(operation: LocalOperatio
         ).fetchone()[0]
         assert future == 0, "stopping deletes the future scheduled runs"
 
-    again = LocalOperation(operation.config)
+    # A trade run logs its signal drivers with non-ASCII text ("σ") into serve.log; the next start once
+    # sliced the decoded log at its size in bytes, missed the "serving" line and timed out (issue 11).
+    with (cfg.log_dir / "serve.log").open("a", encoding="utf-8") as log:
+        log.write("AAPL BUY p=0.61 drivers: rsi_14 +2.1σ, ret_5d −1.3σ, ‘momentum’ ↑\n" * 3000)
+    steps: list[str] = []
+    again = LocalOperation(dataclasses.replace(operation.config, startup_timeout_s=150), on_step=steps.append)
     again.start()
     try:
+        assert any("Prefect API healthy" in s for s in steps), steps
+        assert any("deployment(s) registered" in s for s in steps), steps
         deployments = {d["full_name"]: d for d in api.read_deployments(cfg.api_url)}
         assert set(deployments) == {APPROVAL, TYPED}
         assert {n: d["id"] for n, d in deployments.items()} == ids, "same deployments, updated in place"

@@ -30,9 +30,11 @@ def test_serves_files_below_the_root_only(reports: Path) -> None:
         assert srv.host == "127.0.0.1" and srv.port > 0
         assert http_get(f"{srv.url}/drift/report%201.html") == (200, b"<h1>drift</h1>")
         assert http_get(f"{srv.url}/inside-link.html")[0] == 200  # a link that stays inside is fine
-        status, listing = http_get(f"{srv.url}/")
+        status, listing = http_get(f"{srv.url}/files/")  # "/" is the book page (tests/ops/test_book.py)
         assert status == 200 and b"drift/" in listing
         for bad in (
+            "/files/../secret.txt",
+            "/files/.hidden",
             "/escape.txt",
             "/.hidden",
             "/../secret.txt",
