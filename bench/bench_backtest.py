@@ -196,11 +196,11 @@ def run() -> dict[str, Any]:
     def ours(sig: pl.DataFrame, cfg: BacktestConfig) -> Any:
         sp = align_signals(sig, panel)
         raw = simulate(panel, sp, cfg)
-        return build_result("x", panel, cfg, raw, benchmarks=False)
+        return build_result("x", panel, cfg, raw)
 
     def ours_from_panel(sp: Any, cfg: BacktestConfig) -> Any:
         raw = simulate(panel, sp, cfg)
-        return build_result("x", panel, cfg, raw, benchmarks=False)
+        return build_result("x", panel, cfg, raw)
 
     live_fig: dict[str, Any] = {}
     total_orders, total_s = 0, 0.0

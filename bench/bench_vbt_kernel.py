@@ -98,7 +98,7 @@ def run() -> dict[str, Any]:
         args = kernel_inputs(panel, vectorbt_inputs(panel, sp), costs)
         s_ours, raw = _best(lambda sp=sp: simulate(panel, sp, cfg))
         s_vbt, orders = _best(lambda args=args: kernel(args))
-        res = build_result(name, panel, cfg, raw, benchmarks=False)
+        res = build_result(name, panel, cfg, raw)
         ours_final = float(res.metrics["final_equity"])
         vbt_final = final_value(orders, panel.close)
         same_prices = len(orders) == res.fills.height and np.allclose(

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from models.base import BaseModel, PlattCalibrator, require_file
+from models.members import load_saved, make_member, member_params
 from stockflow.errors import ModelError
 
 MODEL_FILE = "ensemble.json"
@@ -64,9 +65,7 @@ class EnsembleModel(BaseModel):
             members = {k: {} for k in members}
         if "ensemble" in members or not members:
             raise ModelError(f"ensemble members must be non-ensemble kinds, got {list(members)}")
-        from models.factory import effective_params
-
-        members = {k: effective_params(k, p) for k, p in members.items()}
+        members = {k: member_params(k, p) for k, p in members.items()}
         super().__init__(feature_names, feature_set_version=feature_set_version, params={"members": members})
         self.members: list[BaseModel] = []
         self.weights = np.zeros(0)
@@ -77,10 +76,8 @@ class EnsembleModel(BaseModel):
         return max((m.context_rows for m in self.members), default=1)
 
     def _make_members(self) -> list[BaseModel]:
-        from models.factory import make_model
-
         return [
-            make_model(kind, self.feature_names, feature_set_version=self.feature_set_version, params=p)
+            make_member(kind, self.feature_names, feature_set_version=self.feature_set_version, params=p)
             for kind, p in self.params["members"].items()
         ]
 
@@ -155,11 +152,9 @@ class EnsembleModel(BaseModel):
         (dir / MODEL_FILE).write_text(json.dumps(state))
 
     def _load_native(self, dir: Path) -> None:
-        from models.factory import load_model
-
         state = json.loads(require_file(dir / MODEL_FILE).read_text())
         self.members = [
-            load_model(dir / MEMBERS_DIR / kind, feature_set_version=self.feature_set_version)
+            load_saved(dir / MEMBERS_DIR / kind, feature_set_version=self.feature_set_version)
             for kind in state["members"]
         ]
         self.weights = np.asarray(state["weights"], dtype=np.float64)

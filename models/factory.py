@@ -5,26 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from models.base import BaseModel, read_card
-from models.ensemble import EnsembleModel
-from models.lightgbm_model import LightGBMModel
-from models.lstm_model import LSTMModel
-from models.momentum import MomentumModel
+from models.base import BaseModel
+from models.ensemble import DEFAULT_MEMBERS, EnsembleModel
+from models.members import MEMBER_CLASSES, class_of, load_saved, member_params
 from stockflow.config.sections import ModelSettings
-from stockflow.errors import ModelError
 
-MODEL_CLASSES: dict[str, type[BaseModel]] = {
-    cls.kind: cls for cls in (LightGBMModel, LSTMModel, MomentumModel, EnsembleModel)
-}
+MODEL_CLASSES: dict[str, type[BaseModel]] = {**MEMBER_CLASSES, EnsembleModel.kind: EnsembleModel}
 MODEL_KINDS: tuple[str, ...] = tuple(MODEL_CLASSES)
 
 
 def model_class(kind: str) -> type[BaseModel]:
     """The class of ``kind``; :class:`ModelError` listing the known kinds otherwise."""
-    try:
-        return MODEL_CLASSES[kind]
-    except KeyError:
-        raise ModelError(f"unknown model kind {kind!r}; known kinds: {', '.join(MODEL_KINDS)}") from None
+    return class_of(kind, MODEL_CLASSES)
 
 
 def make_model(
@@ -84,29 +76,14 @@ def effective_params(kind: str, params: dict[str, Any] | None) -> dict[str, Any]
     would train identical models compare equal."""
     params = dict(params or {})
     if kind == "ensemble":
-        from models.ensemble import DEFAULT_MEMBERS
-
         members = params.get("members") or {k: {} for k in DEFAULT_MEMBERS}
         if isinstance(members, list | tuple):
             members = {k: {} for k in members}
         return {"members": {k: effective_params(k, p) for k, p in members.items()}}
-    return {**model_class(kind).defaults, **params}
+    model_class(kind)
+    return member_params(kind, params)
 
 
 def load_model(dir: Path, *, feature_set_version: str | None = None) -> BaseModel:
-    """Load the model saved in ``dir`` whatever its kind.
-
-    Raises :class:`ModelError` when the directory, card or native file is missing or corrupt, or when
-    ``feature_set_version`` is given and differs from the version the model was trained on.
-    """
-    dir = Path(dir)
-    if not dir.is_dir():
-        raise ModelError(f"model directory {dir} does not exist")
-    card = read_card(dir)
-    trained_on = card.get("feature_set_version")
-    if feature_set_version is not None and trained_on != feature_set_version:
-        raise ModelError(
-            f"model in {dir} was trained on feature set {trained_on!r} but the features are "
-            f"{feature_set_version!r}; retrain it (stockflow retrain) or use matching features"
-        )
-    return model_class(str(card["kind"])).load(dir)
+    """Load the model saved in ``dir`` whatever its kind (see :func:`models.members.load_saved`)."""
+    return load_saved(dir, feature_set_version=feature_set_version, classes=MODEL_CLASSES)

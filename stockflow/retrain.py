@@ -41,7 +41,7 @@ from stockflow.evaluation.topk_eval import TopkConfig
 from stockflow.features import feature_set
 from stockflow.logs import get_logger
 from stockflow.promotion import Decision, decide
-from stockflow.retrain_store import gate_reason, registry_metrics, summary
+from stockflow.retrain_store import record_retrain
 from stockflow.store.bars import load_bars
 from stockflow.training import (
     Recipe,
@@ -374,16 +374,16 @@ def finalize(
 
     champ_entry = ev.champion
     candidate_version = versions.get(decision.candidate) if decision.candidate else None
-    champion_after = _record(
+    champion_after = record_retrain(
         engine,
         run_id=run_id,
-        data=data,
+        symbols=data.symbols,
         models=fitted.models,
         versions=versions,
         paths=paths,
         metrics=metrics,
         decision=decision,
-        cfg=cfg,
+        feature_set_version=cfg.feature_set_version,
         champ_entry=champ_entry,
         candidate_version=candidate_version,
         train_start=train_start,
@@ -410,54 +410,3 @@ def finalize(
         seconds=seconds,
         cards=cards,
     )
-
-
-def _record(
-    engine: Engine,
-    *,
-    run_id: int,
-    data: PreparedData,
-    models: dict[str, Any],
-    versions: dict[str, str],
-    paths: dict[str, Path],
-    metrics: dict[str, dict[str, Any]],
-    decision: Decision,
-    cfg: TrainConfig,
-    champ_entry: registry.ModelEntry | None,
-    candidate_version: str | None,
-    train_start: dt.date,
-    train_end: dt.date,
-) -> str | None:
-    """Register the challengers, promote when decided, and close the retrain run: one transaction."""
-    with transaction(engine) as s:
-        for name, model in models.items():
-            card = model.card()
-            gate = decision.gates.get(name)
-            registry.register(
-                s,
-                version=versions[name],
-                kind=model.kind,
-                params=jsonable(model.params),
-                feature_set_version=cfg.feature_set_version,
-                artifact_path=str(paths[name]),
-                symbols=data.symbols,
-                train_start=train_start,
-                train_end=train_end,
-                metrics=jsonable(registry_metrics(card)),
-                reason=gate_reason(decision, gate) if gate else None,
-                retrain_run_id=run_id,
-            )
-        champion_after = champ_entry.version if champ_entry else None
-        if decision.promote and candidate_version:
-            registry.promote_in(s, candidate_version, reason=decision.reason)
-            champion_after = candidate_version
-        run = s.get(RetrainRun, run_id)
-        assert run is not None
-        run.status = "succeeded"
-        run.finished_at = utcnow()
-        run.champion_before = champ_entry.version if champ_entry else None
-        run.best_challenger = candidate_version
-        run.promoted = bool(decision.promote and candidate_version)
-        run.reason = decision.reason
-        run.metrics = jsonable({k: summary(v) for k, v in metrics.items()})
-        return champion_after

@@ -5,11 +5,15 @@ Split from :mod:`stockflow.retrain` to keep each module small.
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
 
+from models.base import jsonable
 from stockflow import registry
+from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
 from stockflow.db.models_ml import ModelRecord, RetrainRun
 from stockflow.promotion import Decision
@@ -59,3 +63,54 @@ def models_of_run(engine: Engine, run_id: int) -> list[registry.ModelEntry]:
             select(ModelRecord).where(ModelRecord.retrain_run_id == run_id).order_by(ModelRecord.id)
         )
         return [registry.ModelEntry.from_row(r) for r in rows]
+
+
+def record_retrain(
+    engine: Engine,
+    *,
+    run_id: int,
+    symbols: list[str],
+    models: dict[str, Any],
+    versions: dict[str, str],
+    paths: dict[str, Path],
+    metrics: dict[str, dict[str, Any]],
+    decision: Decision,
+    feature_set_version: str,
+    champ_entry: registry.ModelEntry | None,
+    candidate_version: str | None,
+    train_start: dt.date,
+    train_end: dt.date,
+) -> str | None:
+    """Register the challengers, promote when decided, and close the retrain run: one transaction."""
+    with transaction(engine) as s:
+        for name, model in models.items():
+            card = model.card()
+            gate = decision.gates.get(name)
+            registry.register(
+                s,
+                version=versions[name],
+                kind=model.kind,
+                params=jsonable(model.params),
+                feature_set_version=feature_set_version,
+                artifact_path=str(paths[name]),
+                symbols=symbols,
+                train_start=train_start,
+                train_end=train_end,
+                metrics=jsonable(registry_metrics(card)),
+                reason=gate_reason(decision, gate) if gate else None,
+                retrain_run_id=run_id,
+            )
+        champion_after = champ_entry.version if champ_entry else None
+        if decision.promote and candidate_version:
+            registry.promote_in(s, candidate_version, reason=decision.reason)
+            champion_after = candidate_version
+        run = s.get(RetrainRun, run_id)
+        assert run is not None
+        run.status = "succeeded"
+        run.finished_at = utcnow()
+        run.champion_before = champ_entry.version if champ_entry else None
+        run.best_challenger = candidate_version
+        run.promoted = bool(decision.promote and candidate_version)
+        run.reason = decision.reason
+        run.metrics = jsonable({k: summary(v) for k, v in metrics.items()})
+        return champion_after

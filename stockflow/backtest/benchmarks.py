@@ -96,10 +96,6 @@ def equal_weight(panel: Panel, config: BacktestConfig) -> dict[str, np.ndarray]:
 def benchmark_results(panel: Panel, config: BacktestConfig) -> dict[str, BacktestResult]:
     """Both benchmarks as :class:`BacktestResult` objects (metrics computed the same way)."""
     return {
-        "buy_and_hold": build_result(
-            "buy_and_hold", panel, config, buy_and_hold(panel, config), benchmarks=False
-        ),
-        "equal_weight": build_result(
-            "equal_weight", panel, config, equal_weight(panel, config), benchmarks=False
-        ),
+        "buy_and_hold": build_result("buy_and_hold", panel, config, buy_and_hold(panel, config)),
+        "equal_weight": build_result("equal_weight", panel, config, equal_weight(panel, config)),
     }

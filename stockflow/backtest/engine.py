@@ -26,6 +26,7 @@ treated as "flat" (the live loop does not short).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import time
@@ -33,6 +34,7 @@ import time
 import numpy as np
 import polars as pl
 
+from stockflow.backtest.benchmarks import benchmark_results
 from stockflow.backtest.book import BookSpec, TopkRule
 from stockflow.backtest.config import BacktestConfig
 from stockflow.backtest.panel import Panel, SignalPanel, align_signals, build_panel
@@ -441,4 +443,7 @@ def run_backtest(
     panel = bars if isinstance(bars, Panel) else build_panel(bars, start=start, end=end)
     sig = align_signals(signals, panel)
     raw = simulate(panel, sig, config, TopkRule(book, panel) if book is not None else None)
-    return build_result(strategy, panel, config, raw, seconds=time.perf_counter() - t0, benchmarks=benchmarks)
+    result = build_result(strategy, panel, config, raw, seconds=time.perf_counter() - t0)
+    if benchmarks:
+        result = dataclasses.replace(result, benchmarks=benchmark_results(panel, config))
+    return result

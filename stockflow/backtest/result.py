@@ -147,9 +147,9 @@ def build_result(
     raw: dict[str, np.ndarray],
     *,
     seconds: float = 0.0,
-    benchmarks: bool = True,
 ) -> BacktestResult:
-    """Assemble frames and metrics from the engine's raw arrays (and the benchmarks when asked)."""
+    """Assemble frames and metrics from the engine's raw arrays (the engine adds the benchmarks, see
+    :mod:`stockflow.backtest.benchmarks`)."""
     fills = fills_frame(panel, raw)
     trades = _trades(panel, raw)
     eq = raw["equity"]
@@ -177,11 +177,6 @@ def build_result(
         costs_paid=float(raw["commission"].sum())
         + float((raw["qty"] * np.abs(raw["price"] - raw["ref"])).sum()),
     )
-    bench: dict[str, BacktestResult] = {}
-    if benchmarks:
-        from stockflow.backtest.benchmarks import benchmark_results
-
-        bench = benchmark_results(panel, config)
     return BacktestResult(
         strategy=strategy,
         config=config,
@@ -189,7 +184,6 @@ def build_result(
         fills=fills,
         trades=trades,
         metrics=metrics,
-        benchmarks=bench,
         invalid_bars=panel.invalid_bars,
         seconds=seconds,
     )
