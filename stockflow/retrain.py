@@ -41,7 +41,7 @@ from stockflow.evaluation.topk_eval import TopkConfig
 from stockflow.features import feature_set
 from stockflow.logs import get_logger
 from stockflow.promotion import Decision, decide
-from stockflow.retrain_store import record_retrain
+from stockflow.retrain_store import gate_reason, record_retrain
 from stockflow.store.bars import load_bars
 from stockflow.training import (
     Recipe,
