@@ -15,8 +15,9 @@ from stockflow.config import load_settings
 from stockflow.config.sections import BrokerSettings
 from stockflow.domain.orders import Account
 from stockflow.execution.pnl import pnl_baseline
+from stockflow.pipeline.session import SessionCheck
 from stockflow.pipeline.store import start_trade_run
-from tasks.trading import snapshot_task
+from tasks.trading import RunContext, snapshot_task
 from tests.fakes.alpaca_trading import FakeAlpacaTrading
 from tests.trading.conftest import D0, PRICES, alpaca_settings, bars_frame
 
@@ -24,7 +25,18 @@ from tests.trading.conftest import D0, PRICES, alpaca_settings, bars_frame
 def _snap(tmp_path: Path, engine: Engine, broker: object, session: dt.date) -> dict:
     settings = load_settings(data_dir=tmp_path / "data", reports_dir=tmp_path / "reports")
     run = start_trade_run(engine, flow_run_id=None, mode="auto", signal_source="test")
-    return snapshot_task.fn(settings, engine, broker, session=session, trade_run_id=run, flow_run_id=None)
+    check = SessionCheck(expected=session, latest={}, fresh=(), stale={}, ok=True, message="")
+    ctx = RunContext(
+        settings=settings,
+        engine=engine,
+        broker=broker,  # type: ignore[arg-type]
+        trade_run_id=run,
+        flow_run_id=None,
+        mode="auto",
+        run_id="pnl-test",
+        session_check=check,
+    )
+    return snapshot_task.fn(ctx)
 
 
 def test_an_untouched_alpaca_account_made_no_money(tmp_path: Path, sqlite_engine: Engine) -> None:
