@@ -93,6 +93,7 @@ def run() -> dict[str, Any]:
                 capture_output=True,
                 text=True,
             )
+            (RESULTS.parent / f"{st}_{m}_{n}.log").write_text(proc.stdout + proc.stderr)  # whole log kept
             if proc.returncode == 0:
                 row = json.loads(dest.read_text())
             else:
