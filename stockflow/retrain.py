@@ -80,8 +80,19 @@ class FoldJob:
 
 
 def serial_runner(fn: Callable[[Fold], pl.DataFrame], fs: Sequence[Fold]) -> list[pl.DataFrame]:
-    """Score folds one after the other."""
-    return [fn(f) for f in fs]
+    """Score folds one after the other, saying after each which kinds it trained, the time it took and
+    an estimate of the time left (the folds are about the same size)."""
+    out: list[pl.DataFrame] = []
+    kinds = ", ".join(fn.recipes) if isinstance(fn, FoldJob) else "all kinds"
+    t0 = time.perf_counter()
+    for i, fold in enumerate(fs, 1):
+        out.append(fn(fold))
+        spent = time.perf_counter() - t0
+        get_logger().info(
+            "walk-forward: fold %d/%d done (%s); %.0fs so far, about %.0fs left",
+            i, len(fs), kinds, spent, spent / i * (len(fs) - i),
+        )  # fmt: skip
+    return out
 
 
 @dataclass(frozen=True)

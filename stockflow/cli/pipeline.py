@@ -112,6 +112,12 @@ def _print_summary(summary: dict[str, Any]) -> None:
     if sig:
         typer.echo("  signals: " + ", ".join(f"{k} {v}" for k, v in sorted(sig.items())))
     pf = summary.get("portfolio") or {}
+    if not pf and summary.get("outcome") in ("NoModel", "Stale", "Locked"):
+        held = summary.get("n_positions")
+        typer.echo(
+            "  portfolio: unchanged, no book was built this run"
+            + (f" ({held} position(s) held)" if held is not None else "")
+        )
     if pf:
         typer.echo(f"  portfolio (top {pf.get('k')}):")
         for key, label in (("entered", "entered"), ("exited", "exited"), ("kept", "kept"),
