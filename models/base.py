@@ -12,8 +12,10 @@ cross-sectional label ``y_out``, "outperforms the universe", in the retrain), an
 - **probability**: the raw score of the model passed through a Platt calibrator (a logistic regression on
   the logit of the raw score) fitted on the validation rows given to :meth:`Model.fit` (``X_val``,
   ``y_val``). Without validation rows the calibrator is the identity.
-- **confidence**: ``|2p - 1|`` of the calibrated probability: 0 for a coin flip, 1 for certainty. On daily
-  stock data honest confidences are small (typically below 0.1); that is information, not a defect.
+- **confidence** has one meaning in stockflow: the calibrated probability itself, P(outperform the
+  universe over the label horizon); 0.5 is no edge. (:func:`edge`, ``|2p - 1|``, is the distance from
+  a coin flip, used only inside the evaluation; on daily stock data it is small, typically below 0.1:
+  information, not a defect.)
 
 Rows are feature rows ordered by (symbol, session). ``groups`` (one label per row, e.g. the symbol)
 tells sequence models where one symbol's history ends; row-wise models ignore it.
@@ -77,8 +79,9 @@ class Model(Protocol):
         ...
 
 
-def confidence(p: np.ndarray) -> np.ndarray:
-    """Confidence in [0, 1] of calibrated probabilities: distance from a coin flip, ``|2p - 1|``."""
+def edge(p: np.ndarray) -> np.ndarray:
+    """Distance of calibrated probabilities from a coin flip, ``|2p - 1|``, in [0, 1] (not "confidence":
+    in stockflow that is P(outperform) itself)."""
     return np.clip(np.abs(2.0 * np.asarray(p, dtype=np.float64) - 1.0), 0.0, 1.0)
 
 

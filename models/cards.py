@@ -79,7 +79,8 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         f"- symbols: {', '.join(card.get('symbols') or []) or 'n/a'}",
         f"- created: {card.get('created_at')}",
         f"- calibration (Platt on validation): {json.dumps(card.get('calibration'))}",
-        "- confidence: |2p - 1| of the calibrated probability",
+        "- confidence: the calibrated probability itself, P(outperform the universe over the label "
+        "horizon); 0.5 is no edge",
     ]
     if card.get("weights"):
         lines.append(f"- ensemble weights (learned on validation): {json.dumps(card['weights'])}")

@@ -21,7 +21,7 @@ import polars as pl
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from models.base import confidence, score_of
+from models.base import score_of
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
 from stockflow.db.models_data import BarRow
@@ -45,8 +45,9 @@ class Prediction:
     ``prob_outperform`` is the calibrated probability that the symbol beats the universe's mean return
     over ``features.label_horizon`` sessions; ``expected_excess`` the expected return over the
     universe's mean for that horizon. ``probability`` equals ``prob_outperform`` (kept for existing
-    readers) and ``confidence`` is ``|2p - 1|``. Rows stored before revision 0006_ml_panel carry no
-    cross-sectional outputs: their ``score`` and ``expected_excess`` are NaN.
+    readers) and so does ``confidence``: it has ONE meaning in stockflow, P(outperform). Rows stored
+    before revision 0006_ml_panel carry no cross-sectional outputs: their ``score`` and
+    ``expected_excess`` are NaN.
     """
 
     symbol: str
@@ -222,7 +223,7 @@ def run_predict(
                 "session": session,
                 "model_version": entry.version,
                 "probability": float(prob),
-                "confidence": float(confidence(np.array([prob]))[0]),
+                "confidence": float(prob),  # one meaning: P(outperform), see the class docstring
                 "score": float(score_of(np.array([prob]))[0]),
                 "prob_outperform": float(prob),
                 "expected_excess": float(model.expected_excess(np.array([prob]))[0]),

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from models.base import CARD_FILE, PlattCalibrator, confidence
+from models.base import CARD_FILE, PlattCalibrator, edge
 from models.ensemble import learn_weights
 from models.factory import load_model, make_model
 from models.lstm_model import make_windows
@@ -54,7 +54,7 @@ def test_save_load_roundtrip(
     model = request.getfixturevalue("lstm_model") if kind == "lstm" else _fit(kind, a, params)
     p = model.predict_proba(a["X_test"], groups=a["g_test"])
     assert p.shape == (len(a["y_test"]),) and np.all((p >= 0) & (p <= 1))
-    c = confidence(p)
+    c = edge(p)
     assert np.all((c >= 0) & (c <= 1))
     model.meta["train_start"] = "2011-01-03"
     model.save(tmp_path / kind)

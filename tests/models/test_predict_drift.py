@@ -76,7 +76,7 @@ def test_predictions_are_stored_once_and_problems_are_skips(
     assert "too little history" in first.skipped["DDD"]
     assert first.skipped["EEE"].startswith(f"no bar for session {last_session}")
     for p in first.predictions:
-        assert 0 <= p.probability <= 1 and p.confidence == pytest.approx(abs(2 * p.probability - 1))
+        assert 0 <= p.probability <= 1 and p.confidence == pytest.approx(p.prob_outperform)
         assert p.model_version == "v-test"
         # Cross-sectional outputs, stored with the row: the score ranks like the probability.
         assert p.prob_outperform == p.probability
