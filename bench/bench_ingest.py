@@ -42,8 +42,8 @@ def _rate(rows: int, seconds: float) -> int:
 
 def _next_day_file(engine: Any, path: Path) -> int:
     """One new session (the next XNYS session after the last stored one) for every stored symbol."""
+    from stockflow.calendar import sessions
     from stockflow.store.bars import load_bars
-    from stockflow.validation.calendar import sessions
 
     last = load_bars(engine).group_by("symbol").agg(pl.col("session").last(), pl.col("close").last())
     arr = sessions("XNYS")

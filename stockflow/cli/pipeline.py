@@ -164,8 +164,8 @@ def _check_as_of(as_of: str | None, calendar: str) -> None:
         return
     import datetime as dt
 
+    from stockflow.calendar import sessions
     from stockflow.errors import ConfigError
-    from stockflow.validation.calendar import sessions
 
     try:
         day = dt.date.fromisoformat(as_of.strip())

@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Engine, update
 
+from stockflow.calendar import last_completed_session
 from stockflow.config import Settings
 from stockflow.crashed import claim_run
 from stockflow.db import transaction, utcnow
@@ -24,7 +25,6 @@ from stockflow.sources import DataSource, FetchResult, Reject, get_source
 from stockflow.sources.base import LOCATION_COL, ROW_COL, empty_fetch_frame, merge_results
 from stockflow.store.bars import bar_context, latest_sessions
 from stockflow.validation import ROW_ID, ValidationOutcome, is_sorted_by_symbol_session, validate_batch
-from stockflow.validation.calendar import last_completed_session
 from stockflow.validation.checks import empty_context
 
 

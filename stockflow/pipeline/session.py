@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
+from stockflow.calendar import last_completed_session, last_session_on_or_before
 from stockflow.domain.market import normalize_symbol
 from stockflow.errors import ConfigError
 from stockflow.store.bars import latest_sessions
@@ -57,28 +58,6 @@ class SessionCheck:
     message: str
 
 
-def _calendar(start: dt.date) -> Any:
-    import exchange_calendars as xcals
-
-    return xcals.get_calendar("XNYS", start=str(start - dt.timedelta(days=30)))
-
-
-def last_session_on_or_before(day: dt.date) -> dt.date:
-    """The last XNYS session on or before ``day``."""
-    import pandas as pd
-
-    cal = _calendar(day)
-    return cal.date_to_session(pd.Timestamp(day), direction="previous").date()  # type: ignore[no-any-return]
-
-
-def last_completed_session(now: dt.datetime) -> dt.date:
-    """The last XNYS session whose close is before ``now`` (what a live source should have)."""
-    import pandas as pd
-
-    cal = _calendar(now.date() - dt.timedelta(days=10))
-    return cal.minute_to_past_session(pd.Timestamp(now)).date()  # type: ignore[no-any-return]
-
-
 def check_session(
     engine: Engine,
     symbols: Sequence[str],
@@ -111,7 +90,7 @@ def check_session(
         expected = max(latest.values())
         basis = f"the last session in the {source} data"
     else:
-        expected = last_completed_session(now)
+        expected = last_completed_session(now=now)
         basis = "the last completed XNYS session"
     stale = {s: "no bars stored (unknown symbol or nothing fetched)" for s in missing}
     for s, d in latest.items():

@@ -14,9 +14,9 @@ from typing import Any
 
 import polars as pl
 
+from stockflow.calendar import NEW_YORK
 from stockflow.config import Settings
 from stockflow.sources.base import LOCATION_COL, ROW_COL
-from stockflow.validation.calendar import NEW_YORK
 from stockflow.validation.checks import CONTEXT_SCHEMA, ROW_ID, derive_checks, empty_context
 from stockflow.validation.docs import data_docs_dir, data_docs_index, report_url
 

@@ -11,8 +11,8 @@ import datetime as dt
 
 import polars as pl
 
+from stockflow.calendar import session_positions
 from stockflow.sources.base import LOCATION_COL, ROW_COL
-from stockflow.validation.calendar import session_positions
 
 ROW_ID = "row_id"
 
@@ -25,7 +25,7 @@ CONTEXT_SCHEMA: dict[str, pl.DataType] = {
     "ref_close": pl.Float64(),
     "ref_volume": pl.Float64(),
 }
-#: The exchange calendar's first day (stockflow.validation.calendar.CALENDAR_START): no bar is older.
+#: The exchange calendar's first day (stockflow.calendar.CALENDAR_START): no bar is older.
 EARLIEST_DATE = dt.date(1900, 1, 1)
 _VOLUME_WINDOW = 20
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from stockflow.calendar import sessions as xnys_sessions
 from stockflow.config import Settings, load_settings
-from stockflow.validation.calendar import sessions as xnys_sessions
 from tests.fakes.alpaca_data import KEY_ID, SECRET, FakeAlpacaData, serve
 
 HEADER = ["symbol", "date", "open", "high", "low", "close", "volume"]

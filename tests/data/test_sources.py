@@ -166,7 +166,7 @@ def test_truncated_gzip_keeps_complete_rows_and_names_the_file(tmp_path: Path) -
 
 
 def test_last_completed_session_waits_for_the_close() -> None:
-    from stockflow.validation.calendar import NEW_YORK, last_completed_session
+    from stockflow.calendar import NEW_YORK, last_completed_session
 
     def at(day: int, hour: int) -> dt.datetime:
         return dt.datetime(2024, 7, day, hour, tzinfo=NEW_YORK)

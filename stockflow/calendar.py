@@ -1,4 +1,6 @@
-"""Exchange sessions (exchange_calendars) as a sorted numpy array, built once and cached on disk.
+"""The one exchange calendar of stockflow: sessions (exchange_calendars) as a sorted numpy array, built
+once and cached on disk, and the questions every stage asks of it (the last completed session, the last
+session on or before a day, where a date sits in the session list).
 
 Building the XNYS calendar from 1900 takes a second or two per process; the session list is cached
 as a small .npy file under ``$XDG_CACHE_HOME/stockflow`` (``~/.cache/stockflow``), keyed by the
@@ -59,6 +61,19 @@ def last_completed_session(name: str = "XNYS", now: dt.datetime | None = None) -
     today = np.datetime64(now_ny.date())
     done = arr[arr <= today] if now_ny.time() >= SESSION_CLOSE else arr[arr < today]
     return dt.date.fromisoformat(str(done[-1]))
+
+
+def last_session_on_or_before(day: dt.date, name: str = "XNYS") -> dt.date:
+    """The last session of ``name`` on or before ``day``; :class:`ConfigError` outside the calendar."""
+    from stockflow.errors import ConfigError
+
+    arr = sessions(name)
+    d = np.datetime64(day)
+    if d < arr[0] or d > arr[-1]:
+        raise ConfigError(
+            f"{day} is outside the {name} calendar ({arr[0]} .. {arr[-1]}); choose a date inside it"
+        )
+    return dt.date.fromisoformat(str(arr[np.searchsorted(arr, d, side="right") - 1]))
 
 
 def session_positions(dates: pl.Series, name: str = "XNYS") -> tuple[pl.Series, pl.Series]:
