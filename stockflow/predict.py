@@ -14,7 +14,7 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -69,6 +69,8 @@ class PredictReport:
     predictions: list[Prediction]
     skipped: dict[str, str] = field(default_factory=dict)
     stored: int = 0  # rows newly written (0 on a repeat run)
+    #: The loaded model, so a caller can explain these predictions without loading it a second time.
+    model: Any = field(default=None, repr=False, compare=False)
 
 
 def history_bars(settings: Settings, context_rows: int) -> int:
@@ -249,7 +251,7 @@ def run_predict(
         stored,
         len(skipped),
     )
-    return PredictReport(session, entry.version, preds, skipped, stored)
+    return PredictReport(session, entry.version, preds, skipped, stored, model=model)
 
 
 def predict_latest(

@@ -129,19 +129,6 @@ def choose_model_task(settings: Settings, engine: Engine, *, trained_now: bool =
     return choice
 
 
-def _loaded_model(settings: Settings, engine: Engine, choice: ModelChoice) -> Any:
-    """The chosen model, loaded, to explain its own predictions (None when it cannot be loaded)."""
-    if choice.entry is None:
-        return None
-    from stockflow.registry import load_version
-
-    try:
-        return load_version(settings, engine, choice.entry.version)[1]
-    except Exception as err:
-        get_logger().warning(f"drivers: could not load {choice.entry.version} ({err}); z-scores instead")
-        return None
-
-
 @dataclass(frozen=True)
 class BookStage:
     """The predictions' count, the target book, its orders and one signal per symbol."""
@@ -164,7 +151,7 @@ def book_task(ctx: RunContext, choice: ModelChoice, market: MarketView, sor: Sta
     from stockflow.portfolio import BookRules, Score, orders_for, target_book
 
     log, settings = get_logger(), ctx.settings
-    preds, skipped = predict_for(settings, ctx.engine, choice, list(market.symbols), market.session)
+    preds, skipped, model = predict_for(settings, ctx.engine, choice, list(market.symbols), market.session)
     for sym, why in sorted(skipped.items())[:20]:
         log.warning(f"no prediction for {sym}: {why}")
     if len(skipped) > 20:
@@ -193,7 +180,7 @@ def book_task(ctx: RunContext, choice: ModelChoice, market: MarketView, sor: Sta
         frame,
         FEATURE_COLUMNS,
         model_importances(choice.entry),
-        model=_loaded_model(settings, ctx.engine, choice),
+        model=model,  # the model that made the predictions explains them (not loaded again)
     )
     signals = book_signals(book, preds, market.session, drivers)
     log.info(

@@ -127,13 +127,14 @@ def model_importances(entry: ModelEntry | None) -> dict[str, float]:
 
 def predict_for(
     settings: Settings, engine: Engine, choice: ModelChoice, symbols: Sequence[str], session: dt.date
-) -> tuple[list[Any], dict[str, str]]:
+) -> tuple[list[Any], dict[str, str], Any]:
     """Predictions of the chosen model for ``session`` (stored idempotently by the models area's
-    ``run_predict``) and the symbols it could not score, with why."""
+    ``run_predict``), the symbols it could not score, with why, and the loaded model (to explain its
+    predictions; None without a model)."""
     from stockflow.predict import run_predict
 
     if choice.entry is None:
-        return [], {}
+        return [], {}, None
     version = None if choice.source == "champion" else choice.entry.version
     rep = run_predict(settings, engine, list(symbols), session, version=version)
-    return list(rep.predictions), dict(rep.skipped)
+    return list(rep.predictions), dict(rep.skipped), rep.model
