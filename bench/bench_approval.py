@@ -124,7 +124,7 @@ def run() -> dict[str, Any]:
     from stockflow.config import load_settings
     from stockflow.db import get_engine, upgrade
     from stockflow.ingest import run_ingest
-    from stockflow.retrain import run_retrain
+    from stockflow.ml.retrain import run_retrain
     from stockflow.store.bars import load_bars
 
     settings = load_settings()

@@ -5,7 +5,7 @@ acquired, shrunk) before 2018 are missing, so every return here is inflated by s
 so is the equal-weight universe. Every figure is out-of-sample: rolling walk-forward folds with a purge
 gap, models refit per fold on the preceding ``train_days`` sessions only.
 
-Per feature set (ta-v1, a158-v1) and seed, on the same folds (:func:`stockflow.training.fold_predictions`,
+Per feature set (ta-v1, a158-v1) and seed, on the same folds (:func:`stockflow.ml.training.fold_predictions`,
 the retrain's own per-fold unit): LightGBM, LSTM, their ensemble with the momentum model, the momentum
 model, the shuffled-label control, the momentum and reversal rules, and the equal-weight universe. Per
 row: IC (Pearson) and ICIR, Rank IC and Rank ICIR (per-session series, mean / std), the annualized
@@ -76,8 +76,8 @@ def _clean(bars: pl.DataFrame) -> tuple[pl.DataFrame, int]:
 
 def _recipes(settings: Any, kinds: list[str], cols: tuple[str, ...]) -> dict[str, Any]:
     from models.factory import effective_params, params_from_settings
-    from stockflow.retrain import entry_name
-    from stockflow.training import Recipe
+    from stockflow.ml.retrain import entry_name
+    from stockflow.ml.training import Recipe
 
     return {
         entry_name(k): Recipe(k, effective_params(k, params_from_settings(k, settings.models, cols)))
@@ -89,8 +89,8 @@ def one_seed(frame: pl.DataFrame, folds: list[Any], settings: Any, kinds: list[s
     """Figures per model of one seed: session-level IC summary plus the top-k portfolio."""
     from stockflow.evaluation import model_metrics
     from stockflow.evaluation.figures import panel_figures
-    from stockflow.retrain import topk_config, train_config
-    from stockflow.training import fold_predictions
+    from stockflow.ml.retrain import topk_config, train_config
+    from stockflow.ml.training import fold_predictions
 
     cfg = train_config(settings)
     recipes = _recipes(settings, kinds, cfg.feature_columns)
@@ -140,7 +140,7 @@ def run() -> dict[str, Any]:
     from stockflow.config import load_settings
     from stockflow.evaluation import folds
     from stockflow.features import build_features
-    from stockflow.training import usable_rows
+    from stockflow.ml.training import usable_rows
 
     t0 = time.perf_counter()
     out: dict[str, Any] = {

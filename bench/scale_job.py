@@ -135,8 +135,8 @@ def job(stage: str, mode: str, n: int) -> dict[str, Any]:
         from stockflow.compute.features import build_features_report
         from stockflow.compute.walkforward import UnitRunner
         from stockflow.evaluation import folds
-        from stockflow.retrain import PreparedData, evaluate_walk_forward, serial_runner, train_config
-        from stockflow.training import Recipe, usable_rows
+        from stockflow.ml.retrain import PreparedData, evaluate_walk_forward, serial_runner, train_config
+        from stockflow.ml.training import Recipe, usable_rows
 
         ms = settings.models
         frame = build_features_report(bars, settings.features, client=client, chunk_symbols=64).frame

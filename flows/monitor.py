@@ -24,7 +24,7 @@ def monitor_flow(symbols: list[str] | None = None) -> dict[str, Any] | State:
     """Check drift for ``symbols`` (default: the configured universe, else the champion's)."""
     from stockflow.config import load_settings
     from stockflow.db import get_engine, upgrade
-    from stockflow.registry import NoChampionError
+    from stockflow.ml.registry import NoChampionError
 
     settings = load_settings()
     engine = get_engine(settings.db_url)

@@ -1,6 +1,6 @@
 """The ``retrain`` flow (deployable; on demand and on a schedule): train challengers, compare them
 walk-forward with the champion and the baselines on the same folds, register them, promote only when the
-rule says so (see :mod:`stockflow.promotion`), and publish the metrics table and the model card.
+rule says so (see :mod:`stockflow.ml.promotion`), and publish the metrics table and the model card.
 
 Parameters (all optional, validated): ``symbols`` (default the configured universe), ``start``/``end``
 (window of bars, default all stored), ``kinds`` (default ``settings.models.kinds``).
@@ -37,7 +37,7 @@ def retrain_flow(
     from stockflow.compute.executor import open_executor
     from stockflow.config import load_settings
     from stockflow.db import get_engine, upgrade
-    from stockflow.retrain import fail_run, resolve_kinds, start_run
+    from stockflow.ml.retrain import fail_run, resolve_kinds, start_run
 
     settings = load_settings()
     engine = get_engine(settings.db_url)

@@ -30,6 +30,6 @@ backtest_strategy = task(name="backtest-strategy", task_run_name="backtest {name
 def fold_runner(executor: Executor) -> Any:
     """The walk-forward runner of an executor: today's serial loop in process, one task per (kind, fold)
     on a cluster."""
-    from stockflow.retrain import serial_runner
+    from stockflow.ml.retrain import serial_runner
 
     return UnitRunner(executor, walk_forward_unit) if executor.distributed else serial_runner

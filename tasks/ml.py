@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from stockflow.config import Settings
-    from stockflow.drift import DriftResult
-    from stockflow.predict import PredictReport
-    from stockflow.retrain import Evaluation, FoldRunner, PreparedData, RetrainReport
+    from stockflow.ml.drift import DriftResult
+    from stockflow.ml.predict import PredictReport
+    from stockflow.ml.retrain import Evaluation, FoldRunner, PreparedData, RetrainReport
 
 RETRAIN_METRICS_KEY = "retrain-metrics"
 RETRAIN_CARD_KEY = "retrain-model-card"
@@ -40,7 +40,7 @@ def prepare_training_data(
     end: dt.date | None = None,
 ) -> PreparedData:
     """Bars -> features -> walk-forward folds for the chosen universe and window."""
-    from stockflow.retrain import prepare_data
+    from stockflow.ml.retrain import prepare_data
 
     data = prepare_data(settings, engine, symbols=symbols, start=start, end=end)
     get_logger().info(
@@ -61,7 +61,7 @@ def evaluate_challengers(
     """Walk-forward scores of challengers, the champion's recipe, baselines and the shuffled control
     on the same folds (folds are independent and seeded), and the promotion decision. ``runner`` scores
     the folds (default: one after the other here; tasks.compute.fold_runner: one task per kind and fold)."""
-    from stockflow.retrain import evaluate, serial_runner
+    from stockflow.ml.retrain import evaluate, serial_runner
 
     return evaluate(settings, engine, data, kinds, runner or serial_runner)
 
@@ -71,7 +71,7 @@ def train_register_promote(
     settings: Settings, engine: Engine, data: PreparedData, evaluation: Evaluation, run_id: int
 ) -> RetrainReport:
     """Final models on the latest window, saved and registered; the candidate promoted when decided."""
-    from stockflow.retrain import finalize
+    from stockflow.ml.retrain import finalize
 
     return finalize(settings, engine, data, evaluation, run_id)
 
@@ -131,7 +131,7 @@ def predict_task(
     version: str | None = None,
 ) -> PredictReport:
     """The champion's predictions for the latest session (stored idempotently; skips recorded)."""
-    from stockflow.predict import run_predict
+    from stockflow.ml.predict import run_predict
 
     return run_predict(settings, engine, symbols, as_of, version=version)
 
@@ -162,7 +162,7 @@ def monitor_drift(
 ) -> DriftResult:
     """Evidently drift of recent features and predictions vs the champion's reference; stored, HTML
     saved; above the threshold the ``retrain`` deployment is started (when ``request``)."""
-    from stockflow.drift import run_drift
+    from stockflow.ml.drift import run_drift
 
     return run_drift(
         settings, engine, symbols, request_retrain=request_retrain_deployment if request else None

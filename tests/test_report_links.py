@@ -11,7 +11,7 @@ import pytest
 
 from stockflow.backtest.service import report_url as backtest_url
 from stockflow.config import load_settings
-from stockflow.drift import report_url as drift_url
+from stockflow.ml.drift import report_url as drift_url
 from stockflow.ops.reports import report_url as served_url
 from stockflow.pipeline.report import reports_url as pipeline_url
 from stockflow.validation import report_url as validation_url

@@ -107,7 +107,7 @@ def walk_forward_predictions(
     """
     from stockflow.evaluation.walkforward import Fold, split
     from stockflow.features import FEATURE_COLUMNS, build_features
-    from stockflow.training import predict_rows, validation_split
+    from stockflow.ml.training import predict_rows, validation_split
 
     ms = settings.models
     h = settings.features.label_horizon

@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
         from models.cards import TABLE_COLUMNS, metrics_rows
         from stockflow.compute.executor import open_executor
         from stockflow.compute.walkforward import UnitRunner
-        from stockflow.retrain import run_retrain, serial_runner
+        from stockflow.ml.retrain import run_retrain, serial_runner
 
         settings, engine = _setup()
         with open_executor(settings) as ex:  # compute.dask_address: units on Dask (no Prefect here)
@@ -110,7 +110,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Predict P(up) for the latest session with the champion and store the predictions."""
-        from stockflow.predict import run_predict
+        from stockflow.ml.predict import run_predict
 
         settings, engine = _setup()
         rep = run_predict(settings, engine, _list(symbols), _date(as_of, "--as-of"), version=version)
@@ -137,7 +137,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Evidently drift of recent features and predictions vs the champion's training reference."""
-        from stockflow.drift import run_drift
+        from stockflow.ml.drift import run_drift
 
         settings, engine = _setup()
         requester = None
@@ -172,7 +172,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Registered models, newest first, with their walk-forward score, gate and each gate's figures."""
         from models.cards import gate_summary
-        from stockflow.registry import list_models
+        from stockflow.ml.registry import list_models
 
         _, engine = _setup()
         entries = list_models(engine, status=status, limit=limit)
@@ -202,7 +202,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Make VERSION the champion by hand; the reason is recorded."""
-        from stockflow.registry import promote
+        from stockflow.ml.registry import promote
 
         _, engine = _setup()
         entry = promote(engine, version, reason=reason, force=force)

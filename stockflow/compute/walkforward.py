@@ -2,7 +2,7 @@
 into exactly the frame the in-process path builds (same rows, same order), so metrics, the promotion
 decision and the registry rows do not depend on where the units ran.
 
-A unit is ``fold_predictions`` (stockflow.training) called with a subset of the recipes:
+A unit is ``fold_predictions`` (stockflow.ml.training) called with a subset of the recipes:
 
 - each recipe is its own unit, except that an ensemble joins the unit of the member recipes it reuses
   (its weights come from those very fits; refitting them elsewhere would double the work);
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from stockflow.training import Recipe, TrainConfig, fold_predictions
+from stockflow.ml.training import Recipe, TrainConfig, fold_predictions
 
 if TYPE_CHECKING:
     from stockflow.compute.executor import Executor
@@ -135,7 +135,7 @@ def fold_slice(frame: pl.DataFrame, fold: Fold, margin: int = CONTEXT_MARGIN_SES
 
 @dataclass
 class UnitRunner:
-    """A ``FoldRunner`` (stockflow.retrain) that submits one unit per (model kind, fold) to an executor.
+    """A ``FoldRunner`` (stockflow.ml.retrain) that submits one unit per (model kind, fold) to an executor.
 
     ``unit_task`` is the Prefect task wrapping :func:`run_unit` (tasks/compute.py) or the function itself.
     Jobs that are not a ``FoldJob`` run per fold, whole.
@@ -145,7 +145,7 @@ class UnitRunner:
     unit_task: Any = run_unit
 
     def __call__(self, fn: Callable[[Fold], pl.DataFrame], folds: Sequence[Fold]) -> list[pl.DataFrame]:
-        from stockflow.retrain import FoldJob
+        from stockflow.ml.retrain import FoldJob
 
         if not isinstance(fn, FoldJob):
             handles = [self.executor.submit(fn, {"fold": f}) for f in folds]

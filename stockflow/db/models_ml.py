@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from stockflow.db.base import Base, UTCDateTime, utcnow
 
-#: Registry statuses. Exactly one model is champion at a time (enforced in stockflow.registry).
+#: Registry statuses. Exactly one model is champion at a time (enforced in stockflow.ml.registry).
 STATUSES = ("challenger", "champion", "retired")
 
 

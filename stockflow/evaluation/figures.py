@@ -33,7 +33,7 @@ def panel_figures(
 ) -> dict[str, dict[str, Any]]:
     """``{model: {"vs_<baseline>": {diff_mean, diff_t, n_sessions}, "portfolio": {...}}}`` plus an
     ``equal_weight`` entry (the universe's own figures). ``preds`` is the long frame of
-    :func:`stockflow.training.fold_predictions` (needs p, fwd_ret, fwd_ret_1)."""
+    :func:`stockflow.ml.training.fold_predictions` (needs p, fwd_ret, fwd_ret_1)."""
     out: dict[str, dict[str, Any]] = {}
     dailies: dict[str, pl.DataFrame] = {}
     groups = {str(k[0]): g for k, g in preds.group_by("model", maintain_order=True)}

@@ -16,7 +16,7 @@ from stockflow.logs import get_logger
 
 if TYPE_CHECKING:
     from stockflow.config import Settings
-    from stockflow.registry import ModelEntry
+    from stockflow.ml.registry import ModelEntry
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,8 @@ class ModelChoice:
 
 def no_model_message(engine: Engine) -> str:
     """Why there is no champion and what a person can do about it."""
-    from stockflow import registry
-    from stockflow.retrain_store import latest_retrain
+    from stockflow.ml import registry
+    from stockflow.ml.retrain_store import latest_retrain
 
     models = registry.list_models(engine, limit=5)
     run = latest_retrain(engine)
@@ -60,7 +60,7 @@ def choose_model(settings: Settings, engine: Engine, *, trained_now: bool = Fals
     """The champion; with ``trading.signal_source = best_challenger`` (demo/test opt-in) the best model
     of the latest retrain, even when a champion exists (``make run`` may promote one; a demo setting that
     is silently ignored then would never show the approval path), and every message says so."""
-    from stockflow import registry
+    from stockflow.ml import registry
 
     champ = registry.champion(engine)
     if settings.trading.signal_source == "best_challenger":
@@ -102,7 +102,7 @@ def choose_or_train(
 
 def never_trained(engine: Engine) -> bool:
     """True when the registry holds no model at all."""
-    from stockflow import registry
+    from stockflow.ml import registry
 
     return not registry.list_models(engine, limit=1)
 
@@ -131,7 +131,7 @@ def predict_for(
     """Predictions of the chosen model for ``session`` (stored idempotently by the models area's
     ``run_predict``), the symbols it could not score, with why, and the loaded model (to explain its
     predictions; None without a model)."""
-    from stockflow.predict import run_predict
+    from stockflow.ml.predict import run_predict
 
     if choice.entry is None:
         return [], {}, None

@@ -50,7 +50,7 @@ class SignalStatus(StrEnum):
 
 
 class PredictionLike(Protocol):
-    """What a signal needs from a prediction (``stockflow.predict.Prediction`` has these)."""
+    """What a signal needs from a prediction (``stockflow.ml.predict.Prediction`` has these)."""
 
     @property
     def symbol(self) -> str: ...

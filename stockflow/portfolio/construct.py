@@ -86,7 +86,7 @@ class BookRules:
 
 @dataclass(frozen=True, slots=True)
 class Score:
-    """A model's view of one symbol for one session (from ``stockflow.predict.Prediction``)."""
+    """A model's view of one symbol for one session (from ``stockflow.ml.predict.Prediction``)."""
 
     score: float
     prob_outperform: float

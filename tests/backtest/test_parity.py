@@ -38,7 +38,7 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     from stockflow.db import get_engine, transaction, upgrade
     from stockflow.features import FEATURE_COLUMNS, build_features
     from stockflow.ingest import run_ingest
-    from stockflow.registry import artifact_dir, promote, register
+    from stockflow.ml.registry import artifact_dir, promote, register
     from stockflow.store.bars import load_bars
 
     base = tmp_path_factory.mktemp("parity")
@@ -107,7 +107,7 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 
 def test_backtest_matches_the_replayed_live_loop(replay: dict[str, Any]) -> None:
     from stockflow.config import load_settings
-    from stockflow.registry import load_champion
+    from stockflow.ml.registry import load_champion
 
     engine: Engine = replay["engine"]
     window: list[dt.date] = replay["window"]

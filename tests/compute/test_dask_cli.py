@@ -99,9 +99,9 @@ def test_retrain_on_dask_cli_workers_survives_a_worker_killed_mid_task(
     """The flow runs its units on the CLI-started workers; one worker is SIGKILLed while it runs a unit:
     Dask computes the unit again on the survivor (the Prefect task run id is the same, so no duplicate
     task run either) and the outcome equals the in-process run."""
-    from stockflow import registry
     from stockflow.config import load_settings
     from stockflow.db import make_engine
+    from stockflow.ml import registry
 
     address, workers = cli_cluster
     monkeypatch.chdir(tmp_path)

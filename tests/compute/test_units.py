@@ -13,8 +13,8 @@ from models.factory import effective_params
 from stockflow.compute.executor import DaskExecutor, InlineExecutor
 from stockflow.compute.walkforward import UnitRunner, fold_slice, plan_units
 from stockflow.config import Settings
-from stockflow.retrain import FoldJob, evaluate_walk_forward, prepare_data, serial_runner, train_config
-from stockflow.training import Recipe, fold_predictions
+from stockflow.ml.retrain import FoldJob, evaluate_walk_forward, prepare_data, serial_runner, train_config
+from stockflow.ml.training import Recipe, fold_predictions
 from tests.models.conftest import small_settings, store
 
 

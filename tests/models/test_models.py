@@ -153,7 +153,7 @@ def test_sequence_context_and_row_order(lstm_model: Any, feature_arrays: dict[st
 
     import polars as pl
 
-    from stockflow.training import predict_rows
+    from stockflow.ml.training import predict_rows
 
     a = feature_arrays
     g = a["g_test"]

@@ -19,7 +19,7 @@ import pytest
 
 from stockflow.evaluation import evaluate
 from stockflow.evaluation.panel import default_lags, hac_t, newey_west_se, paired_ic_t, session_ic
-from stockflow.promotion import control_at_chance
+from stockflow.ml.promotion import control_at_chance
 
 N_SESSIONS, N_SYMBOLS = 300, 400
 

@@ -11,17 +11,17 @@ import polars as pl
 import pytest
 from sqlalchemy import Engine, func, select
 
-from stockflow import registry
 from stockflow.config import Settings
 from stockflow.db import transaction
 from stockflow.db.models_ml import DriftReportRow, PredictionRow, PredictionSkip
-from stockflow.drift import drift_flag, report_url, run_drift
 from stockflow.errors import ModelError
 from stockflow.features import FEATURE_SET_VERSION, build_features
-from stockflow.predict import predict_latest, run_predict
-from stockflow.registry import NoChampionError
-from stockflow.retrain import REFERENCE_FILE, train_config
-from stockflow.training import Recipe, final_window, fit_recipes, reference_frame
+from stockflow.ml import registry
+from stockflow.ml.drift import drift_flag, report_url, run_drift
+from stockflow.ml.predict import predict_latest, run_predict
+from stockflow.ml.registry import NoChampionError
+from stockflow.ml.retrain import REFERENCE_FILE, train_config
+from stockflow.ml.training import Recipe, final_window, fit_recipes, reference_frame
 from tests.models.conftest import SYMBOLS, small_settings, store
 from tests.models.synth import synthetic_bars
 

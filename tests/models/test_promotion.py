@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stockflow.promotion import control_at_chance, decide
+from stockflow.ml.promotion import control_at_chance, decide
 
 BASE = ("always_up", "yesterday", "momentum", "reversal")
 CONTROL = "shuffled_control(lightgbm)"

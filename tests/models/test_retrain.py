@@ -10,20 +10,20 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from models.cards import gate_summary
-from stockflow import registry
 from stockflow.config import Settings
 from stockflow.db import transaction
 from stockflow.db.models_ml import ModelRecord, RetrainRun
 from stockflow.errors import DataError, ModelError
-from stockflow.predict import run_predict
-from stockflow.retrain import (
+from stockflow.ml import registry
+from stockflow.ml.predict import run_predict
+from stockflow.ml.retrain import (
     evaluate_walk_forward,
     prepare_data,
     run_retrain,
     train_config,
 )
-from stockflow.retrain_store import latest_retrain
-from stockflow.training import Recipe, fold_predictions
+from stockflow.ml.retrain_store import latest_retrain
+from stockflow.ml.training import Recipe, fold_predictions
 from tests.models.conftest import SYMBOLS, small_settings, store
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from stockflow import registry
 from stockflow.config import load_settings
 from stockflow.db.engine import transaction
 from stockflow.db.models_ml import RetrainRun
+from stockflow.ml import registry
 from stockflow.pipeline.model_choice import choose_model
 
 

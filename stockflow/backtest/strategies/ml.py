@@ -211,7 +211,7 @@ def champion_strategy(
     backtesting it on that period would be look-ahead, so signals start after ``train_end`` plus the
     horizon (in calendar days, rounded up generously). Raises ``NoChampionError`` without a champion.
     """
-    from stockflow.registry import load_champion
+    from stockflow.ml.registry import load_champion
 
     entry, model = load_champion(settings, engine)
     after = None

@@ -28,10 +28,10 @@ from stockflow.db.models_ml import DriftReportRow
 from stockflow.errors import DataError, ModelError
 from stockflow.features import build_features_report
 from stockflow.logs import get_logger
-from stockflow.predict import history_bars
-from stockflow.registry import champion, load_champion, model_dir
+from stockflow.ml.predict import history_bars
+from stockflow.ml.registry import champion, load_champion, model_dir
+from stockflow.ml.training import predict_rows
 from stockflow.store.bars import load_bars
-from stockflow.training import predict_rows
 
 if TYPE_CHECKING:
     from stockflow.config import Settings
@@ -95,7 +95,7 @@ def current_window(
     settings: Settings, engine: Engine, model: Any, symbols: Sequence[str] | None
 ) -> pl.DataFrame:
     """Features of the last ``current_days`` sessions with the champion's prediction on them."""
-    from stockflow.predict import target_session
+    from stockflow.ml.predict import target_session
 
     last_session, _ = target_session(engine, symbols, None)
     n_hist = history_bars(settings, model.context_rows) + settings.drift.current_days

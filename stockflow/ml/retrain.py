@@ -6,8 +6,8 @@ promotion decision that is stored with its reason.
 1. bars from the state store -> features (``stockflow.features``);
 2. walk-forward folds with a purge gap (``stockflow.evaluation.folds``); per fold every challenger
    recipe, the champion's recipe (refit on the same folds, so the comparison is like for like), the
-   baselines and a shuffled-label control are scored out of sample (:mod:`stockflow.training`);
-3. pooled metrics and the comparison table (``stockflow.evaluation``); :func:`stockflow.promotion.decide`;
+   baselines and a shuffled-label control are scored out of sample (:mod:`stockflow.ml.training`);
+3. pooled metrics and the comparison table (``stockflow.evaluation``); :func:`stockflow.ml.promotion.decide`;
 4. final models of each kind trained on the latest window, saved under ``data_dir/models/<version>/``
    with their card and a drift reference, registered as challengers; the candidate promoted when the
    rule says so. Registration and promotion happen in one transaction. Final models are fitted exactly
@@ -29,7 +29,6 @@ from sqlalchemy import Engine
 
 from models.base import jsonable
 from models.factory import MODEL_KINDS, effective_params, params_from_settings
-from stockflow import registry
 from stockflow.compute.features import build_features_report
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
@@ -40,10 +39,10 @@ from stockflow.evaluation.figures import panel_figures
 from stockflow.evaluation.topk_eval import TopkConfig
 from stockflow.features import feature_set
 from stockflow.logs import get_logger
-from stockflow.promotion import Decision, decide
-from stockflow.retrain_store import gate_reason, record_retrain
-from stockflow.store.bars import load_bars
-from stockflow.training import (
+from stockflow.ml import registry
+from stockflow.ml.promotion import Decision, decide
+from stockflow.ml.retrain_store import gate_reason, record_retrain
+from stockflow.ml.training import (
     Recipe,
     TrainConfig,
     final_window,
@@ -52,6 +51,7 @@ from stockflow.training import (
     reference_frame,
     usable_rows,
 )
+from stockflow.store.bars import load_bars
 
 if TYPE_CHECKING:
     from stockflow.config import Settings
@@ -272,7 +272,7 @@ def run_retrain(
     runner: FoldRunner = serial_runner,
 ) -> RetrainReport:
     """Train challengers, compare them walk-forward with the champion and the baselines, register them
-    and promote the best one only when :func:`stockflow.promotion.decide` says so. See the module doc."""
+    and promote the best one only when :func:`stockflow.ml.promotion.decide` says so. See the module doc."""
     t0 = time.perf_counter()
     chosen = resolve_kinds(settings, kinds)
     params = {"symbols": list(symbols or []), "start": start, "end": end, "kinds": chosen}

@@ -2,7 +2,7 @@
 
 :func:`predict_latest` (the contract in docs/design.md) loads the champion, computes features over the
 live history length (``required_history`` bars plus the model's own context), scores the target session
-and stores the predictions idempotently. No champion is :class:`stockflow.registry.NoChampionError`;
+and stores the predictions idempotently. No champion is :class:`stockflow.ml.registry.NoChampionError`;
 a model that does not match the features is a :class:`ModelError`; a symbol that cannot be scored
 (no bar that session, too little history, undefined features) is recorded as a skip with its reason,
 never scored with made-up inputs.
@@ -29,9 +29,9 @@ from stockflow.db.models_ml import PredictionRow, PredictionSkip
 from stockflow.errors import ConfigError, DataError, ModelError
 from stockflow.features import build_features_report, feature_set, required_history
 from stockflow.logs import get_logger
-from stockflow.registry import load_champion, load_version
+from stockflow.ml.registry import load_champion, load_version
+from stockflow.ml.training import predict_rows
 from stockflow.store.bars import load_bars
-from stockflow.training import predict_rows
 
 if TYPE_CHECKING:
     from stockflow.config import Settings
@@ -263,7 +263,7 @@ def predict_latest(
     version: str | None = None,
 ) -> list[Prediction]:
     """Predictions of the champion for the latest session (or the last one on or before ``as_of``),
-    stored idempotently. Raises :class:`stockflow.registry.NoChampionError` when there is no champion;
+    stored idempotently. Raises :class:`stockflow.ml.registry.NoChampionError` when there is no champion;
     skipped symbols are stored in ``prediction_skips`` (use :func:`run_predict` to get them back).
     ``version`` predicts with that registered model instead of the champion."""
     return run_predict(settings, engine, symbols, as_of, version=version).predictions

@@ -1,6 +1,6 @@
 """What a retrain stores beside its models: gate reasons, the registry's metric summary, run queries.
 
-Split from :mod:`stockflow.retrain` to keep each module small.
+Split from :mod:`stockflow.ml.retrain` to keep each module small.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from models.base import jsonable
-from stockflow import registry
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
 from stockflow.db.models_ml import ModelRecord, RetrainRun
-from stockflow.promotion import Decision
+from stockflow.ml import registry
+from stockflow.ml.promotion import Decision
 
 
 def gate_reason(decision: Decision, gate: Any) -> str:
