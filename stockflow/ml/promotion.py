@@ -96,7 +96,7 @@ class Gate:
 
 
 @dataclass(frozen=True)
-class Decision:
+class PromotionDecision:
     """Outcome of a retrain's comparison."""
 
     promote: bool
@@ -171,7 +171,7 @@ def decide(
     ic_baselines: Sequence[str] = ("momentum", "reversal"),
     portfolio_baseline: str = "momentum",
     t_min: float = 2.0,
-) -> Decision:
+) -> PromotionDecision:
     """Apply the promotion rule to pooled walk-forward ``metrics`` (name -> evaluate() dict merged with
     :func:`stockflow.evaluation.figures.panel_figures`). ``baselines`` lists the baselines present
     (shown in reasons); ``ic_baselines`` those the rank IC must beat with a session-level t >= ``t_min``;
@@ -210,10 +210,12 @@ def decide(
     passing = [n for n in challengers if gates[n].passed]
     candidate = best_of(passing) or best_of(list(challengers))
     if not ok:
-        return Decision(False, candidate, f"nothing promoted: {control_reason}", metric, gates, False)
+        return PromotionDecision(
+            False, candidate, f"nothing promoted: {control_reason}", metric, gates, False
+        )
     if not passing:
         detail = gates[candidate].reason if candidate else "no challenger could be evaluated"
-        return Decision(
+        return PromotionDecision(
             False, candidate, f"nothing promoted: best challenger {candidate} failed: {detail}", metric, gates
         )
     assert candidate is not None
@@ -222,12 +224,12 @@ def decide(
     champ_v = metric_value(metrics.get(champion), metric) if champion else None
     if champion is None or champ_v is None:
         why = "no champion yet" if champion is None else "the champion could not be evaluated on these folds"
-        return Decision(
+        return PromotionDecision(
             True, candidate, f"{candidate} promoted: {gates[candidate].reason}; {why}", metric, gates
         )
     gain = improvement(cv, champ_v, metric)
     if gain >= margin:
-        return Decision(
+        return PromotionDecision(
             True,
             candidate,
             f"{candidate} promoted: {metric} {_fmt(cv)} beats champion {_fmt(champ_v)} by {gain:.4f} "
@@ -235,7 +237,7 @@ def decide(
             metric,
             gates,
         )
-    return Decision(
+    return PromotionDecision(
         False,
         candidate,
         f"champion kept: best challenger {candidate} {metric} {_fmt(cv)} vs champion {_fmt(champ_v)} "

@@ -40,7 +40,7 @@ from stockflow.evaluation.topk_eval import TopkConfig
 from stockflow.features import feature_set
 from stockflow.logs import get_logger
 from stockflow.ml import registry
-from stockflow.ml.promotion import Decision, decide
+from stockflow.ml.promotion import PromotionDecision, decide
 from stockflow.ml.retrain_store import gate_reason, record_retrain
 from stockflow.ml.training import (
     Recipe,
@@ -293,7 +293,7 @@ class Evaluation:
     recipes: dict[str, Recipe]
     metrics: dict[str, dict[str, Any]]
     table: list[dict[str, Any]]
-    decision: Decision
+    decision: PromotionDecision
     control: str | None
     champion: registry.ModelEntry | None
 

@@ -16,10 +16,10 @@ from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
 from stockflow.db.models_ml import ModelRecord, RetrainRun
 from stockflow.ml import registry
-from stockflow.ml.promotion import Decision
+from stockflow.ml.promotion import PromotionDecision
 
 
-def gate_reason(decision: Decision, gate: Any) -> str:
+def gate_reason(decision: PromotionDecision, gate: Any) -> str:
     """A challenger's gate outcome in words; when the control leaked, that reason comes first, so a
     gate that passed on its own figures never reads as a promotion."""
     own = gate.reason if gate else ""
@@ -74,7 +74,7 @@ def record_retrain(
     versions: dict[str, str],
     paths: dict[str, Path],
     metrics: dict[str, dict[str, Any]],
-    decision: Decision,
+    decision: PromotionDecision,
     feature_set_version: str,
     champ_entry: registry.ModelEntry | None,
     candidate_version: str | None,

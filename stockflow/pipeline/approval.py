@@ -34,9 +34,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from stockflow.errors import StockflowError
 from stockflow.portfolio.construct import CONFIDENCE_DEFINITION as CONFIDENCE_TEXT
 
-Decision = Literal["approve", "reject"]
-APPROVE: Decision = "approve"
-REJECT: Decision = "reject"
+ApprovalChoice = Literal["approve", "reject"]
+APPROVE: ApprovalChoice = "approve"
+REJECT: ApprovalChoice = "reject"
 
 #: Note the trade run's own watchdog sends when the approval window closes without an answer.
 EXPIRED_NOTE = "[stockflow] approval window closed without an answer: orders expired unapproved"
@@ -132,9 +132,9 @@ class ApprovalInput(RunInput):
     )
     note: str = Field("", description="Optional note, stored with the decision.")
 
-    def decisions(self) -> dict[str, Decision]:
+    def decisions(self) -> dict[str, ApprovalChoice]:
         """symbol -> approve / reject for every order field of this form."""
-        out: dict[str, Decision] = {}
+        out: dict[str, ApprovalChoice] = {}
         for name, info in type(self).model_fields.items():
             if name in ("plan_hash", "note"):
                 continue
@@ -161,7 +161,7 @@ def approval_form(orders: Sequence[ProposedOrder], plan_hash_: str, description:
     }
     for o in orders:
         fields[field_name(o.symbol)] = (
-            Decision,
+            ApprovalChoice,
             Field(REJECT, alias=o.symbol, title=o.title, description=o.details()),
         )
     model = pydantic.create_model(  # type: ignore[call-overload]

@@ -21,7 +21,7 @@ from stockflow.pipeline.approval import ProposedOrder
 from stockflow.pipeline.modes import Route, Routed, check_mode, ignored, route_order
 from stockflow.pipeline.session import SessionCheck
 from stockflow.pipeline.signals import Action, Signal, SignalStatus
-from stockflow.risk.limits import Decision, MarketContext, check_orders
+from stockflow.risk.limits import MarketContext, RiskDecision, check_orders
 from stockflow.risk.pdt import DayTrades
 from stockflow.risk.state import StateInfo
 from stockflow.risk.stops import initial_stop
@@ -37,7 +37,7 @@ class PlannedOrder:
 
     routed: Routed
     request: OrderRequest
-    decision: Decision
+    decision: RiskDecision
     proposed: ProposedOrder
 
     @property
@@ -65,7 +65,7 @@ class Plan:
     auto: tuple[PlannedOrder, ...] = ()
     approval: tuple[PlannedOrder, ...] = ()
     refused: tuple[Refusal, ...] = ()
-    decisions: tuple[Decision, ...] = ()
+    decisions: tuple[RiskDecision, ...] = ()
     routed: tuple[Routed, ...] = field(default=(), repr=False)
 
 
@@ -136,7 +136,7 @@ def plan_orders(
                 intent=o.intent,
             )
         )
-    decisions: list[Decision] = []
+    decisions: list[RiskDecision] = []
     if candidates:
         market = MarketContext(
             expected_session=session_check.expected,
@@ -179,7 +179,7 @@ def _bare_signal(req: OrderRequest, session: dt.date) -> Signal:
 
 
 def propose(
-    routed: Routed, req: OrderRequest, decision: Decision, equity: float, settings: Settings
+    routed: Routed, req: OrderRequest, decision: RiskDecision, equity: float, settings: Settings
 ) -> ProposedOrder:
     """What a person is shown for one order: rank, score, expected excess, P(outperform), price, stop,
     risk taken and reason."""

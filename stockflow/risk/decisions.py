@@ -10,11 +10,11 @@ from sqlalchemy import Engine, select
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
 from stockflow.db.models_trading import RiskDecisionRow
-from stockflow.risk.limits import Decision
+from stockflow.risk.limits import RiskDecision
 
 
 def record_decisions(
-    engine: Engine, run_id: str, decisions: Sequence[Decision], *, session: dt.date | None = None
+    engine: Engine, run_id: str, decisions: Sequence[RiskDecision], *, session: dt.date | None = None
 ) -> None:
     """Store every decision of one run (one row each) in one transaction."""
     with transaction(engine) as s:

@@ -46,7 +46,7 @@ from stockflow.risk.state import StateInfo
 Action = Literal["approved", "sized_down", "denied"]
 
 
-class Decision(BaseModel):
+class RiskDecision(BaseModel):
     """The risk engine's verdict on one proposed order."""
 
     model_config = ConfigDict(frozen=True)
@@ -106,9 +106,9 @@ def _mark(pos: Position, market: MarketContext) -> Decimal:
     return pos.current_price if pos.current_price is not None else pos.avg_entry_price
 
 
-def _decide(req: OrderRequest, qty: Decimal, rule: str | None, detail: str) -> Decision:
+def _decide(req: OrderRequest, qty: Decimal, rule: str | None, detail: str) -> RiskDecision:
     if qty <= 0:
-        return Decision(
+        return RiskDecision(
             request=req,
             approved=None,
             action="denied",
@@ -117,7 +117,7 @@ def _decide(req: OrderRequest, qty: Decimal, rule: str | None, detail: str) -> D
             detail=detail,
         )
     if qty < req.qty:
-        return Decision(
+        return RiskDecision(
             request=req,
             approved=req.with_qty(qty),
             action="sized_down",
@@ -125,12 +125,12 @@ def _decide(req: OrderRequest, qty: Decimal, rule: str | None, detail: str) -> D
             reason_code=f"sized_down:{rule}",
             detail=detail,
         )
-    return Decision(
+    return RiskDecision(
         request=req, approved=req, action="approved", rule=None, reason_code="approved", detail=detail
     )
 
 
-def _deny(req: OrderRequest, rule: str, detail: str) -> Decision:
+def _deny(req: OrderRequest, rule: str, detail: str) -> RiskDecision:
     return _decide(req, ZERO, rule, detail)
 
 
@@ -141,8 +141,8 @@ def check_orders(  # noqa: PLR0917 (the documented contract)
     state: TradingState | StateInfo,
     settings: RiskSettings,
     market: MarketContext,
-) -> list[Decision]:
-    """Judge every proposed order; returns one :class:`Decision` per request, in the given order."""
+) -> list[RiskDecision]:
+    """Judge every proposed order; returns one :class:`RiskDecision` per request, in the given order."""
     trading_state = state.state if isinstance(state, StateInfo) else TradingState(state)
     equity = account.equity
     held: dict[str, Decimal] = {p.symbol: p.qty for p in positions if p.qty != 0}
@@ -172,7 +172,7 @@ def check_orders(  # noqa: PLR0917 (the documented contract)
     }
 
     pdt = market.day_trades
-    results: dict[int, Decision] = {}
+    results: dict[int, RiskDecision] = {}
     order = sorted(range(len(proposed)), key=lambda i: 0 if proposed[i].intent == "exit" else 1)
     for i in order:
         req = proposed[i]

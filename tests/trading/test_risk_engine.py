@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from stockflow.config.sections import RiskSettings
 from stockflow.domain.orders import Account, Order, OrderRequest, Position, TradingState
 from stockflow.risk.decisions import load_decisions, record_decisions
-from stockflow.risk.limits import Decision, MarketContext, check_orders
+from stockflow.risk.limits import MarketContext, RiskDecision, check_orders
 
 S = dt.date(2024, 3, 5)
 ACCT = Account(cash=10_000, equity=10_000, buying_power=10_000)
@@ -43,7 +43,7 @@ def one(
     positions: list[Position] | None = None,
     state: TradingState = TradingState.ACTIVE,
     mkt: MarketContext | None = None,
-) -> Decision:
+) -> RiskDecision:
     [d] = check_orders([req], account, positions or [], state, settings, mkt or market(req.symbol))
     return d
 
