@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
         limit: int = typer.Option(30, help="How many (newest first)."),
     ) -> None:
         """List stockflow's orders (and adopted outside orders) with their status."""
-        from stockflow.execution.store import list_orders
+        from stockflow.execution.order_records import list_orders
 
         _, engine = _engine()
         rows = list_orders(engine, open_only=open_only, limit=limit)

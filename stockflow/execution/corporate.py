@@ -30,7 +30,7 @@ from stockflow.db.models_live import AppliedCorporateAction
 from stockflow.db.models_trading import FillRow, LedgerPosition
 from stockflow.domain.corporate import CorporateAction
 from stockflow.domain.orders import ZERO, Side
-from stockflow.execution.store import record_event
+from stockflow.execution.order_records import record_event
 from stockflow.risk.pdt import NEW_YORK
 
 #: How far back reconciliation asks the broker for announcements.

@@ -14,7 +14,7 @@ from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
 from stockflow.db.models_trading import FillRow, LedgerPosition, OrderRow
 from stockflow.domain.orders import ZERO, Book, Fill, OrderStatus, Side, apply_fill
-from stockflow.execution.store import outside_order_row, record_event
+from stockflow.execution.order_records import outside_order_row, record_event
 
 #: Fills are fetched again from this long before the newest one applied: late reports are not missed,
 #: and re-fetched ones are skipped by execution id.

@@ -15,7 +15,7 @@ from stockflow.domain.orders import Order, OrderType
 from stockflow.errors import RejectedError, RetryableError
 from stockflow.execution._log import trading_logger
 from stockflow.execution.fills import sync_fills
-from stockflow.execution.store import update_row_from_broker
+from stockflow.execution.order_records import update_row_from_broker
 from stockflow.execution.submit import cancel_order
 
 

@@ -36,7 +36,12 @@ from stockflow.errors import HaltError
 from stockflow.execution._log import trading_logger
 from stockflow.execution.corporate import LOOKBACK, apply_corporate_actions
 from stockflow.execution.fills import sync_fills_adopting
-from stockflow.execution.store import UNSENT_STATUSES, outside_order_row, record_event, update_row_from_broker
+from stockflow.execution.order_records import (
+    UNSENT_STATUSES,
+    outside_order_row,
+    record_event,
+    update_row_from_broker,
+)
 
 
 @dataclass

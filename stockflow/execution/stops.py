@@ -29,7 +29,7 @@ from stockflow.domain.orders import (
     to_decimal,
 )
 from stockflow.execution.intents import intent_order_id
-from stockflow.execution.store import update_row_from_broker
+from stockflow.execution.order_records import update_row_from_broker
 from stockflow.execution.submit import ExecutionResult, cancel_order, submit_order
 from stockflow.risk.state import get_state
 from stockflow.risk.stops import initial_stop, update_trailing_stop

@@ -36,7 +36,7 @@ from stockflow.db.models_trading import OrderRow
 from stockflow.domain.orders import Order, OrderRequest, OrderStatus, TradingState
 from stockflow.errors import OutcomeUnknownError, RejectedError, RetryableError
 from stockflow.execution._log import trading_logger
-from stockflow.execution.store import (
+from stockflow.execution.order_records import (
     UNSENT_STATUSES,
     new_order_row,
     record_event,

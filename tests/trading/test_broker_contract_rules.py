@@ -13,7 +13,7 @@ from stockflow.brokers.ids import client_order_id
 from stockflow.domain.orders import OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from stockflow.errors import RejectedError
 from stockflow.execution import execute_orders, reconcile
-from stockflow.execution.store import events, ledger_positions
+from stockflow.execution.order_records import events, ledger_positions
 from tests.trading.conftest import D0, Harness
 
 

@@ -21,8 +21,8 @@ from stockflow.db.engine import make_engine, transaction
 from stockflow.db.models_trading import OrderRow, PaperOrderRow
 from stockflow.domain.orders import OrderRequest
 from stockflow.execution.lock import run_lock
+from stockflow.execution.order_records import ledger_positions
 from stockflow.execution.reconcile import reconcile
-from stockflow.execution.store import ledger_positions
 from stockflow.execution.submit import ExecutionResult, submit_order
 from tests.fakes.alpaca_trading import FakeAlpacaTrading
 from tests.trading.conftest import D0, PRICES, alpaca_settings, bars_frame

@@ -17,7 +17,7 @@ from stockflow.config.sections import BrokerSettings, RiskSettings
 from stockflow.domain.orders import OrderRequest, OrderType, TradingState
 from stockflow.errors import HaltError
 from stockflow.execution import execute_orders, reconcile, start_of_run
-from stockflow.execution.store import events, ledger_positions, list_orders
+from stockflow.execution.order_records import events, ledger_positions, list_orders
 from stockflow.risk.decisions import record_decisions
 from stockflow.risk.limits import MarketContext, check_orders
 from stockflow.risk.state import get_state

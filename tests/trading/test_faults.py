@@ -13,9 +13,9 @@ from stockflow.db.engine import transaction
 from stockflow.db.models_trading import OrderRow
 from stockflow.domain.orders import OrderRequest, OrderStatus
 from stockflow.execution import execute_orders
+from stockflow.execution.order_records import ledger_positions
 from stockflow.execution.poll import await_orders
 from stockflow.execution.reconcile import reconcile
-from stockflow.execution.store import ledger_positions
 from stockflow.execution.submit import submit_order
 from tests.fakes.alpaca_trading import FakeAlpacaTrading
 

@@ -95,7 +95,7 @@ def test_intent_ids_are_deterministic_single_use_and_short(sqlite_engine: Engine
 def test_an_id_used_by_a_final_order_is_never_issued_again(sqlite_engine: Engine, n: int) -> None:
     from stockflow.db.engine import transaction
     from stockflow.domain.orders import OrderStatus
-    from stockflow.execution.store import new_order_row
+    from stockflow.execution.order_records import new_order_row
 
     kw = dict(run_id="r", session=D0, symbol="AAPL", side=Side.SELL, purpose="stop", content="10|97")
     seen = set()
