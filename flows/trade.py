@@ -47,7 +47,7 @@ def trade_flow(
     from stockflow.pipeline.outcomes import run_failed
     from stockflow.pipeline.pause import grace_seconds
     from stockflow.pipeline.session import resolve_symbols
-    from stockflow.pipeline.store import abandon_stale_approvals, start_trade_run
+    from stockflow.pipeline.trade_records import abandon_stale_approvals, start_trade_run
 
     base = load_settings()
     syms, src = resolve_symbols(base, symbols), source or base.data.source
@@ -80,7 +80,7 @@ def trade_flow(
 
 
 def _finish(settings: Any, engine: Any, summary: TradeSummary, *, status: str) -> dict[str, Any]:
-    from stockflow.pipeline.store import update_trade_run
+    from stockflow.pipeline.trade_records import update_trade_run
 
     data = summary.as_dict()
     update_trade_run(engine, summary.trade_run_id, status=status, message=summary.message, summary=data)
@@ -98,7 +98,7 @@ def _run(
     from stockflow.pipeline.outcomes import final_summary, outcome_of, stop_row
     from stockflow.pipeline.plan import run_key
     from stockflow.pipeline.session import stored_symbols
-    from stockflow.pipeline.store import load_signals, update_trade_run
+    from stockflow.pipeline.trade_records import load_signals, update_trade_run
 
     # The ingest flow as a subflow: fetch, Great Expectations validation, store and quarantine.
     report = ingest_flow(source=source, symbols=list(s.symbols) or None)

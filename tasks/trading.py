@@ -197,7 +197,7 @@ def risk_task(ctx: RunContext, stage: BookStage, sor: StartOfRun, market: Market
     from stockflow.pipeline.outcomes import log_plan
     from stockflow.pipeline.plan import plan_orders
     from stockflow.pipeline.signals import SignalStatus
-    from stockflow.pipeline.store import save_signals
+    from stockflow.pipeline.trade_records import save_signals
     from stockflow.risk.decisions import record_decisions
 
     plan = plan_orders(
@@ -229,7 +229,7 @@ def execute_task(ctx: RunContext, planned: Sequence[Any]) -> list[ExecutionResul
     broker fills during the session; record each signal's fate."""
     from stockflow.execution import await_orders, execute_orders
     from stockflow.pipeline.outcomes import result_status
-    from stockflow.pipeline.store import set_signal_status
+    from stockflow.pipeline.trade_records import set_signal_status
 
     if not planned:
         return []
@@ -281,7 +281,7 @@ def approval_round(
     from stockflow.pipeline.market import latest_prices
     from stockflow.pipeline.plan import revalidate
     from stockflow.pipeline.signals import SignalStatus
-    from stockflow.pipeline.store import set_signal_status, update_trade_run
+    from stockflow.pipeline.trade_records import set_signal_status, update_trade_run
     from stockflow.risk.state import get_state
 
     settings, engine, broker, session_check = ctx.settings, ctx.engine, ctx.broker, ctx.session_check

@@ -55,7 +55,7 @@ def _approval_helper(engine: Any, since: Any, interactive: bool, stop: threading
     no server another process could use."""
     from stockflow.pipeline.approval import ApprovalError
     from stockflow.pipeline.approve import send_approval
-    from stockflow.pipeline.store import pending_approvals
+    from stockflow.pipeline.trade_records import pending_approvals
 
     seen: set[int] = set()
     while not stop.wait(0.5):

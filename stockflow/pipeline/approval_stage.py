@@ -24,7 +24,7 @@ from stockflow.pipeline.approval import approval_form, plan_hash, plan_markdown
 from stockflow.pipeline.pause import grace_seconds, wait_for_approval
 from stockflow.pipeline.plan import PlannedOrder, Refusal
 from stockflow.pipeline.signals import SignalStatus
-from stockflow.pipeline.store import (
+from stockflow.pipeline.trade_records import (
     close_approval_request,
     create_approval_request,
     get_approval_request,

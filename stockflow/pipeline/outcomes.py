@@ -253,7 +253,7 @@ def final_summary(
 
 def run_failed(engine: Engine, trade_run_id: int, err: BaseException) -> None:
     """A run stopped by an error: its undecided signals are cancelled and the run marked failed."""
-    from stockflow.pipeline.store import load_signals, set_signal_status, update_trade_run
+    from stockflow.pipeline.trade_records import load_signals, set_signal_status, update_trade_run
 
     pending = [s.symbol for s in load_signals(engine, trade_run_id) if s.status in ("pending", "approved")]
     set_signal_status(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from stockflow.pipeline.store import load_signals
+from stockflow.pipeline.trade_records import load_signals
 
 if TYPE_CHECKING:
     from stockflow.config import Settings

@@ -26,7 +26,7 @@ import sys, time
 from stockflow.config import load_settings
 from stockflow.db import make_engine
 from stockflow.ingest import begin_ingest
-from stockflow.pipeline.store import start_trade_run
+from stockflow.pipeline.trade_records import start_trade_run
 engine = make_engine(sys.argv[1])
 begin_ingest(load_settings(), engine, source="sample")
 start_trade_run(engine, flow_run_id="fr-killed", mode="hybrid", signal_source="champion")

@@ -18,7 +18,7 @@ from stockflow.domain.orders import Account, Order, OrderStatus, OrderType, Posi
 from stockflow.pipeline.plan import plan_orders, revalidate
 from stockflow.pipeline.session import SessionCheck, check_session
 from stockflow.pipeline.signals import Signal, book_signals
-from stockflow.pipeline.store import (
+from stockflow.pipeline.trade_records import (
     abandon_stale_approvals,
     create_approval_request,
     pending_approvals,

@@ -16,7 +16,7 @@ from stockflow.config.sections import BrokerSettings
 from stockflow.domain.orders import Account
 from stockflow.execution.pnl import pnl_baseline
 from stockflow.pipeline.session import SessionCheck
-from stockflow.pipeline.store import start_trade_run
+from stockflow.pipeline.trade_records import start_trade_run
 from tasks.trading import RunContext, snapshot_task
 from tests.fakes.alpaca_trading import FakeAlpacaTrading
 from tests.trading.conftest import D0, PRICES, alpaca_settings, bars_frame
