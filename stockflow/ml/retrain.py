@@ -41,7 +41,7 @@ from stockflow.features import feature_set
 from stockflow.logs import get_logger
 from stockflow.ml import registry
 from stockflow.ml.promotion import PromotionDecision, decide
-from stockflow.ml.retrain_store import gate_reason, record_retrain
+from stockflow.ml.retrain_records import gate_reason, record_retrain
 from stockflow.ml.training import (
     Recipe,
     TrainConfig,

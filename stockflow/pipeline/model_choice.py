@@ -32,7 +32,7 @@ class ModelChoice:
 def no_model_message(engine: Engine) -> str:
     """Why there is no champion and what a person can do about it."""
     from stockflow.ml import registry
-    from stockflow.ml.retrain_store import latest_retrain
+    from stockflow.ml.retrain_records import latest_retrain
 
     models = registry.list_models(engine, limit=5)
     run = latest_retrain(engine)

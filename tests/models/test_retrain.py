@@ -22,7 +22,7 @@ from stockflow.ml.retrain import (
     run_retrain,
     train_config,
 )
-from stockflow.ml.retrain_store import latest_retrain
+from stockflow.ml.retrain_records import latest_retrain
 from stockflow.ml.training import Recipe, fold_predictions
 from tests.models.conftest import SYMBOLS, small_settings, store
 
