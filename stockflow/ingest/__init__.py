@@ -9,7 +9,7 @@ downstream stages would read.
 Incremental and idempotent: only bars newer than the last stored session of each symbol are kept
 (remote sources are only asked for those), and inserts skip what is already stored.
 
-Modules: :mod:`~stockflow.ingest.stages` (open the run, fetch, validate), :mod:`~stockflow.ingest.store`
+Modules: :mod:`~stockflow.ingest.stages` (open the run, fetch, validate), :mod:`~stockflow.ingest.persist`
 (the one write transaction), :mod:`~stockflow.ingest.quarantine` (records of refused rows),
 :mod:`~stockflow.ingest.report` (the batch and the report).
 """
@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from stockflow.config import Settings
+from stockflow.ingest.persist import store_stage
 from stockflow.ingest.report import NOT_STORED_RULES, Batch, IngestReport
 from stockflow.ingest.stages import (
     begin_ingest,
@@ -33,7 +34,6 @@ from stockflow.ingest.stages import (
     resolve_window,
     validate_stage,
 )
-from stockflow.ingest.store import store_stage
 from stockflow.logs import get_logger
 
 
