@@ -1,4 +1,4 @@
-"""Features of stockflow: TA-Lib indicators over polars bars, labels, leakage guards, parquet store.
+"""Features of stockflow: TA-Lib indicators over polars bars, labels, leakage guards, parquet files.
 
 Public API (contract in docs/design.md)::
 
@@ -25,6 +25,7 @@ from stockflow.features.build import (
     required_history,
     with_cross_sectional_labels,
 )
+from stockflow.features.parquet import feature_dir, load_features, save_features
 from stockflow.features.sets import FEATURE_SETS, FeatureSet, feature_set
 from stockflow.features.spec import (
     BASE_FEATURES,
@@ -35,7 +36,6 @@ from stockflow.features.spec import (
     RANK_FEATURES,
     spec_fingerprint,
 )
-from stockflow.features.store import feature_dir, load_features, save_features
 
 __all__ = [
     "BASE_FEATURES",

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from stockflow.features.build import FeatureResult
+from stockflow.features.parquet import save_features
 from stockflow.features.spec import MIN_HISTORY
-from stockflow.features.store import save_features
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine

@@ -1,4 +1,4 @@
-"""Feature store: parquet per version with the version recorded, and refusal of mismatches."""
+"""features.parquet: one parquet file per feature-set version, version recorded; mismatches refused."""
 
 from __future__ import annotations
 
