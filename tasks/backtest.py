@@ -134,8 +134,8 @@ def publish_backtest_artifacts(
     """The comparison as a table artifact and the tearsheet as a link artifact (stable keys)."""
     from prefect.artifacts import create_link_artifact, create_table_artifact
 
-    from stockflow.backtest.service import report_url
     from stockflow.backtest.tearsheet import format_table
+    from stockflow.ops.reports import report_url
 
     rows = format_table(comparison.table())
     create_table_artifact(

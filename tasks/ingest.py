@@ -98,7 +98,7 @@ def store_task(
 
 def publish_artifacts(settings: Settings, report: IngestReport) -> None:
     """The run's markdown summary and a link to its Data Docs page (stable keys, so the UI shows history)."""
-    from stockflow.validation import report_url
+    from stockflow.ops.reports import report_url
 
     create_markdown_artifact(
         key=SUMMARY_KEY,

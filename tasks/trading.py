@@ -348,13 +348,13 @@ def snapshot_task(ctx: RunContext) -> dict[str, Any]:
     """Snapshot account, positions and performance metrics for the session; draw the equity curve."""
     from stockflow.execution.fills import ledger_fills
     from stockflow.execution.pnl import broker_baseline
+    from stockflow.ops.reports import report_url
     from stockflow.pipeline.portfolio import (
         build_snapshot,
         equity_history,
         plot_equity_curve,
         save_snapshot,
     )
-    from stockflow.pipeline.report import reports_url
 
     settings, engine, broker = ctx.settings, ctx.engine, ctx.broker
     account = broker.account()
@@ -391,8 +391,8 @@ def snapshot_task(ctx: RunContext) -> dict[str, Any]:
         "max_drawdown": perf.max_drawdown,
         "win_rate": perf.win_rate,
         "n_round_trips": perf.n_round_trips,
-        "equity_curve": reports_url(settings, page),
-        "reports": reports_url(settings),
+        "equity_curve": report_url(settings, page),
+        "reports": report_url(settings),
     }
 
 

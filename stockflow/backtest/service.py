@@ -197,13 +197,6 @@ def report_dir(settings: Settings, run_key: str) -> Path:
     return Path(settings.reports_dir) / "backtests" / run_key
 
 
-def report_url(settings: Settings, path: Path) -> str:
-    """The reports server's URL of a file under ``settings.reports_dir``."""
-    from stockflow.ops.reports import report_url as served_url
-
-    return served_url(settings, Path(path).resolve())
-
-
 def _jsonable(obj: Any) -> Any:
     import math
 

@@ -28,7 +28,7 @@ def print_report(report: Any, settings: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from stockflow.validation import report_url
+    from stockflow.ops.reports import report_url
 
     console = Console(soft_wrap=True)
     table = Table(title=f"ingest run {report.ingest_run_id} ({report.source})", show_header=True)

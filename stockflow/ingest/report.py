@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from stockflow.config import Settings
+from stockflow.ops.reports import report_url
 from stockflow.sources import Reject
-from stockflow.validation import report_url
 
 OHLCV = ("open", "high", "low", "close", "volume")
 #: Rows breaking these rules are kept only in the quarantine table, not as (quarantined) bars: a bar with

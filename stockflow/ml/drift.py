@@ -31,6 +31,7 @@ from stockflow.logs import get_logger
 from stockflow.ml.predict import history_bars
 from stockflow.ml.registry import champion, load_champion, model_dir
 from stockflow.ml.training import predict_rows
+from stockflow.ops.reports import report_url
 from stockflow.store.bars import load_bars
 
 if TYPE_CHECKING:
@@ -61,13 +62,6 @@ class DriftResult:
     n_reference: int = 0
     n_current: int = 0
     table: list[dict[str, Any]] = field(default_factory=list)
-
-
-def report_url(settings: Settings, path: str | Path) -> str:
-    """URL of a file under ``reports_dir`` as served by the ops area's reports server."""
-    from stockflow.ops.reports import report_url as served_url
-
-    return served_url(settings, Path(path).resolve())
 
 
 def _window(frame: pl.DataFrame) -> tuple[dt.date | None, dt.date | None]:

@@ -40,16 +40,22 @@ BOOK_PAGE = Path(__file__).with_name("static") / "book.html"
 BookSource = Callable[[], dict[str, Any]]
 
 
-def report_url(settings: Settings, path: str | os.PathLike[str]) -> str:
-    """The http:// URL under which the reports server serves ``path`` (a file inside reports_dir).
+def report_url(settings: Settings, path: str | os.PathLike[str] | None = None) -> str:
+    """The http:// URL under which the reports server serves ``path`` (a file inside reports_dir), or the
+    server's index (``.../``) when ``path`` is None. The one report-link helper of every area.
 
-    Flows use it for link artifacts. ``path`` may be absolute or relative to ``settings.reports_dir``;
-    a path outside reports_dir raises :class:`ConfigError` (it could not be served).
-    The base is ``$STOCKFLOW_REPORTS_URL`` when set, else ``http://<server.host>:<server.reports_port>``.
+    A relative ``path`` is taken from the working directory when it lies inside reports_dir there (what
+    ``settings.reports_dir / ...`` gives with a relative reports_dir), else relative to reports_dir. A path
+    outside reports_dir raises :class:`ConfigError` (it could not be served). The base is
+    ``$STOCKFLOW_REPORTS_URL`` when set, else ``http://<server.host>:<server.reports_port>``.
     """
+    if path is None:
+        return reports_base_url(settings) + "/"
     root = Path(settings.reports_dir).resolve()
     p = Path(path)
-    full = (p if p.is_absolute() else root / p).resolve()
+    full = p.resolve()
+    if not p.is_absolute() and not full.is_relative_to(root):
+        full = (root / p).resolve()
     try:
         rel = full.relative_to(root)
     except ValueError:

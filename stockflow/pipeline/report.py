@@ -15,11 +15,11 @@ labelled as such, instead of blanks.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
+from stockflow.ops.reports import report_url
 from stockflow.pipeline.trade_records import load_signals
 
 if TYPE_CHECKING:
@@ -30,14 +30,6 @@ POSITIONS_KEY = "trade-positions"
 SUMMARY_KEY = "trade-summary"
 EQUITY_KEY = "equity-curve"
 REPORTS_KEY = "trade-reports"
-
-
-def reports_url(settings: Settings, path: Path | str | None = None) -> str:
-    """The reports server's URL of ``path`` (a file under ``settings.reports_dir``), or its index."""
-    from stockflow.ops.reports import report_url, reports_base_url
-
-    # Callers pass paths relative to the working directory (reports_dir / ...): resolve them here.
-    return reports_base_url(settings) + "/" if path is None else report_url(settings, Path(path).resolve())
 
 
 def _fmt(v: Any, pattern: str = "{:,.2f}") -> str:
@@ -209,10 +201,10 @@ def publish_artifacts(
         )
         out[EQUITY_KEY] = summary["equity_curve"]
     create_link_artifact(
-        link=reports_url(settings),
+        link=report_url(settings),
         link_text="The book: positions, orders, approvals, equity over time, recent runs",
         key=REPORTS_KEY,
         description="Standing view of the book (links every report)",
     )
-    out[REPORTS_KEY] = reports_url(settings)
+    out[REPORTS_KEY] = report_url(settings)
     return out

@@ -18,7 +18,7 @@ from stockflow.calendar import NEW_YORK
 from stockflow.config import Settings
 from stockflow.sources.base import LOCATION_COL, ROW_COL
 from stockflow.validation.checks import CONTEXT_SCHEMA, ROW_ID, derive_checks, empty_context
-from stockflow.validation.docs import data_docs_dir, data_docs_index, report_url
+from stockflow.validation.docs import data_docs_dir, data_docs_index
 
 
 @dataclass(frozen=True)
@@ -213,6 +213,5 @@ __all__ = [
     "data_docs_dir",
     "data_docs_index",
     "is_sorted_by_symbol_session",
-    "report_url",
     "validate_batch",
 ]

@@ -11,8 +11,9 @@ import pytest
 
 from expectations.bars import RULES, SEVERITY, move_bounds
 from stockflow.config import Settings
+from stockflow.ops.reports import report_url
 from stockflow.sources.base import conform_fetch
-from stockflow.validation import ROW_ID, ValidationOutcome, report_url, validate_batch
+from stockflow.validation import ROW_ID, ValidationOutcome, validate_batch
 from stockflow.validation.checks import CONTEXT_SCHEMA
 from tests.data.conftest import bar_rows, make_settings, trading_days
 

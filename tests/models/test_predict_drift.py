@@ -17,11 +17,12 @@ from stockflow.db.models_ml import DriftReportRow, PredictionRow, PredictionSkip
 from stockflow.errors import ModelError
 from stockflow.features import FEATURE_SET_VERSION, build_features
 from stockflow.ml import registry
-from stockflow.ml.drift import drift_flag, report_url, run_drift
+from stockflow.ml.drift import drift_flag, run_drift
 from stockflow.ml.predict import predict_latest, run_predict
 from stockflow.ml.registry import NoChampionError
 from stockflow.ml.retrain import REFERENCE_FILE, train_config
 from stockflow.ml.training import Recipe, final_window, fit_recipes, reference_frame
+from stockflow.ops.reports import report_url
 from tests.models.conftest import SYMBOLS, small_settings, store
 from tests.models.synth import synthetic_bars
 
