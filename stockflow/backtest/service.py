@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select
 
 from stockflow.backtest.config import BacktestConfig, Costs
 from stockflow.backtest.runner import Comparison, history_sessions, history_start, resolve_strategies
+from stockflow.dates import parse_date
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
 from stockflow.db.models_backtest import BacktestRun
@@ -43,15 +44,6 @@ class BacktestRequest:
     costs: Costs
 
 
-def _date(name: str, v: dt.date | str | None) -> dt.date | None:
-    if v is None or isinstance(v, dt.date):
-        return v
-    try:
-        return dt.date.fromisoformat(v)
-    except ValueError:
-        raise ConfigError(f"{name}: {v!r} is not a date (YYYY-MM-DD)") from None
-
-
 def make_request(
     settings: Settings,
     *,
@@ -69,8 +61,8 @@ def make_request(
         syms = tuple(dict.fromkeys(normalize_symbol(s) for s in raw if s and s.strip()))
         if not syms:
             raise ConfigError("symbols: the universe is empty; give at least one symbol or leave it unset")
-    s = _date("start", start) or _date("backtest.start", settings.backtest.start)
-    e = _date("end", end) or _date("backtest.end", settings.backtest.end)
+    s = parse_date(start, "start") or parse_date(settings.backtest.start, "backtest.start")
+    e = parse_date(end, "end") or parse_date(settings.backtest.end, "backtest.end")
     if s is not None and e is not None and s > e:
         raise ConfigError(f"start ({s}) is after end ({e})")
     if costs is None:

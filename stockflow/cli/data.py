@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sys
 from typing import Any
 
 import typer
 
+from stockflow.dates import parse_date
 from stockflow.errors import ConfigError
 
 SOURCES = ("sample", "files", "alpaca", "yfinance")
-
-
-def _parse_date(value: str | None, option: str) -> dt.date | None:
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(f"{option}: {value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def print_report(report: Any, settings: Any) -> None:
@@ -119,8 +110,8 @@ def register(app: typer.Typer) -> None:
         flow ``ingest`` (an ephemeral Prefect API is used when none is configured)."""
         if source is not None and source not in SOURCES:
             raise ConfigError(f"--source: {source!r} is not a source; choose one of {', '.join(SOURCES)}")
-        start_d, end_d = _parse_date(start, "--start"), _parse_date(end, "--end")
-        since_d = _parse_date(since, "--since")
+        start_d, end_d = parse_date(start, "--start"), parse_date(end, "--end")
+        since_d = parse_date(since, "--since")
         if start_d and end_d and start_d > end_d:
             raise ConfigError(f"--start {start_d} is after --end {end_d}: the window is empty; swap them")
         if replace and not (since_d or full):

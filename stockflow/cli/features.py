@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import typer
 
-
-def _date(value: str | None, name: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
+from stockflow.dates import parse_date
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +29,9 @@ def register(app: typer.Typer) -> None:
         engine = make_engine(settings.db_url)
         upgrade(engine)
         chosen = None if symbols is None else [s.strip().upper() for s in symbols.split(",") if s.strip()]
-        run, _ = compute_and_store(settings, engine, chosen, _date(start, "--start"), _date(end, "--end"))
+        run, _ = compute_and_store(
+            settings, engine, chosen, parse_date(start, "--start"), parse_date(end, "--end")
+        )
         s = run.summary()
         typer.echo(
             f"features {s['feature_set_version']} (label horizon {s['label_horizon']}): "

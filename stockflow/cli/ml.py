@@ -6,20 +6,12 @@ They run the plain functions directly (no Prefect server needed); the Prefect fl
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from typing import Any
 
 import typer
 
-
-def _date(value: str | None, name: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
+from stockflow.dates import parse_date
 
 
 def _list(value: str | None, upper: bool = True) -> list[str] | None:
@@ -73,8 +65,8 @@ def register(app: typer.Typer) -> None:
                 settings,
                 engine,
                 symbols=_list(symbols),
-                start=_date(start, "--start"),
-                end=_date(end, "--end"),
+                start=parse_date(start, "--start"),
+                end=parse_date(end, "--end"),
                 kinds=_list(kinds, upper=False),
                 runner=UnitRunner(ex) if ex.distributed else serial_runner,
             )
@@ -113,7 +105,7 @@ def register(app: typer.Typer) -> None:
         from stockflow.ml.predict import run_predict
 
         settings, engine = _setup()
-        rep = run_predict(settings, engine, _list(symbols), _date(as_of, "--as-of"), version=version)
+        rep = run_predict(settings, engine, _list(symbols), parse_date(as_of, "--as-of"), version=version)
         typer.echo(
             f"session {rep.session}, model {rep.model_version}: {len(rep.predictions)} predictions "
             f"({rep.stored} new), {len(rep.skipped)} skipped"

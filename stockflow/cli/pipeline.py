@@ -165,12 +165,12 @@ def _check_as_of(as_of: str | None, calendar: str) -> None:
     import datetime as dt
 
     from stockflow.calendar import sessions
+    from stockflow.dates import parse_date
     from stockflow.errors import ConfigError
 
-    try:
-        day = dt.date.fromisoformat(as_of.strip())
-    except ValueError:
-        raise ConfigError(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)") from None
+    day = parse_date(as_of, "--as-of")
+    if day is None:
+        return
     arr = sessions(calendar)
     first, last = dt.date.fromisoformat(str(arr[0])), dt.date.fromisoformat(str(arr[-1]))
     if not first <= day <= last:

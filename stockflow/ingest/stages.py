@@ -13,6 +13,7 @@ from sqlalchemy import Engine, update
 from stockflow.calendar import last_completed_session
 from stockflow.config import Settings
 from stockflow.crashed import claim_run
+from stockflow.dates import parse_date
 from stockflow.db import transaction, utcnow
 from stockflow.db.models_data import IngestRun
 from stockflow.domain.market import normalize_symbol
@@ -38,22 +39,13 @@ def resolve_symbols(settings: Settings, source: str, symbols: list[str] | None) 
     return [normalize_symbol(s) for s in settings.data.symbols] or None
 
 
-def _date(value: str | dt.date | None) -> dt.date | None:
-    if value is None or isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
 def resolve_window(
     settings: Settings, start: dt.date | str | None, end: dt.date | str | None, path: str | None
 ) -> tuple[dt.date | None, dt.date | None, str | None]:
     """Start, end and path, defaulting to the settings (data.start, data.end, data.path).
     Raises :class:`ConfigError` when start is after end (nothing could ever be ingested)."""
-    first = _date(start) or _date(settings.data.start)
-    last = _date(end) or _date(settings.data.end)
+    first = parse_date(start, "start") or parse_date(settings.data.start, "data.start")
+    last = parse_date(end, "end") or parse_date(settings.data.end, "data.end")
     if first and last and first > last:
         raise ConfigError(f"--start {first} is after --end {last}: the window is empty; swap them")
     return first, last, path or settings.data.path

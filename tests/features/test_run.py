@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from stockflow.config import Settings
 from stockflow.db import transaction
+from stockflow.errors import ConfigError
 from stockflow.features import FEATURE_SET_VERSION, MIN_HISTORY, build_features, load_features
 from stockflow.features.run import compute_and_store
 from stockflow.features.spec import STABILITY_ATOL
@@ -86,4 +87,6 @@ def test_cli_builds_and_summarizes(
     assert "1 symbols" in res.output and "SHORT: too little history" in res.output
     assert os.path.exists(settings.data_dir / "features" / FEATURE_SET_VERSION / "features.parquet")
     bad = CliRunner().invoke(app, ["features", "--start", "2012-13-01"])
-    assert bad.exit_code != 0 and "not a date" in bad.output
+    # An expected error (one line through stockflow.cli.main, exit 2), named by its option.
+    assert bad.exit_code != 0 and isinstance(bad.exception, ConfigError)
+    assert str(bad.exception) == "--start: '2012-13-01' is not a date (YYYY-MM-DD)"
