@@ -28,7 +28,6 @@ feature names, calibration, training window, metrics, created_at) into one direc
 from __future__ import annotations
 
 import json
-import math
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
@@ -37,6 +36,7 @@ import numpy as np
 
 from stockflow.db.base import utcnow
 from stockflow.errors import ModelError
+from stockflow.jsonable import jsonable
 
 CARD_FILE = "card.json"
 _EPS = 1e-6
@@ -342,18 +342,3 @@ def require_file(path: Path) -> Path:
     if path.stat().st_size == 0:
         raise ModelError(f"model file {path} is empty (corrupt)")
     return path
-
-
-def jsonable(obj: Any) -> Any:
-    """Plain JSON types (numpy scalars to Python, non-finite floats to None)."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, str | int | float | bool) or obj is None:
-        return obj
-    return str(obj)

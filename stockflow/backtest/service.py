@@ -24,6 +24,7 @@ from stockflow.db.engine import transaction
 from stockflow.db.models_backtest import BacktestRun
 from stockflow.domain.market import normalize_symbol
 from stockflow.errors import ConfigError
+from stockflow.jsonable import jsonable
 
 if TYPE_CHECKING:
     from stockflow.backtest.tearsheet import ReportFiles
@@ -155,9 +156,9 @@ def finish_run(
         row.start, row.end = start, end
         row.symbols = list(symbols)
         params: dict[str, Any] = dict(row.params or {})
-        params["strategies"] = _jsonable(comparison.params)
+        params["strategies"] = jsonable(comparison.params)
         if config is not None:
-            params["engine"] = _jsonable({k: v for k, v in config.__dict__.items() if k != "costs"})
+            params["engine"] = jsonable({k: v for k, v in config.__dict__.items() if k != "costs"})
         row.params = params
         row.metrics = comparison.metrics_json()
         if files is not None:
@@ -187,19 +188,3 @@ def list_runs(engine: Engine, limit: int = 20) -> list[BacktestRun]:
 def report_dir(settings: Settings, run_key: str) -> Path:
     """``reports_dir/backtests/<run_key>``."""
     return Path(settings.reports_dir) / "backtests" / run_key
-
-
-def _jsonable(obj: Any) -> Any:
-    import math
-
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, str | int | float | bool) or obj is None:
-        return obj
-    if isinstance(obj, dt.date):
-        return obj.isoformat()
-    return str(obj)

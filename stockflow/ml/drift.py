@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from sqlalchemy import Engine, select
 
-from models.base import jsonable
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
 from stockflow.db.models_ml import DriftReportRow
 from stockflow.errors import DataError, ModelError
 from stockflow.features import build_features_report
+from stockflow.jsonable import jsonable
 from stockflow.logs import get_logger
 from stockflow.ml.predict import history_bars
 from stockflow.ml.registry import champion, load_champion, model_dir

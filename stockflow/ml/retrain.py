@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from sqlalchemy import Engine
 
-from models.base import jsonable
 from models.factory import MODEL_KINDS, effective_params, params_from_settings
 from stockflow.compute.features import build_features_report
 from stockflow.db.base import utcnow
@@ -38,6 +37,7 @@ from stockflow.evaluation import Fold, comparison_table, folds, model_metrics
 from stockflow.evaluation.figures import panel_figures
 from stockflow.evaluation.topk_eval import TopkConfig
 from stockflow.features import feature_set
+from stockflow.jsonable import jsonable
 from stockflow.logs import get_logger
 from stockflow.ml import registry
 from stockflow.ml.promotion import PromotionDecision, decide

@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from models.base import jsonable
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
 from stockflow.db.models_ml import ModelRecord, RetrainRun
+from stockflow.jsonable import jsonable
 from stockflow.ml import registry
 from stockflow.ml.promotion import PromotionDecision
 
