@@ -12,20 +12,18 @@ could be fetched or when the quarantined share passes ``validation.max_failed_sh
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
 
 from prefect import flow
 from prefect.runtime import flow_run
 
+from stockflow.choices import SourceName
 from stockflow.ingest import IngestReport
 from tasks.ingest import fetch_task, publish_artifacts, publish_failure, store_task, validate_task
-
-Source = Literal["sample", "files", "alpaca", "yfinance"]
 
 
 @flow(name="ingest", retries=0, validate_parameters=True)
 def ingest_flow(  # noqa: PLR0917 (flow parameters)
-    source: Source | None = None,
+    source: SourceName | None = None,
     symbols: list[str] | None = None,
     path: str | None = None,
     start: dt.date | None = None,

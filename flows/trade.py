@@ -23,18 +23,17 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
 from flows.ingest import ingest_flow
+from stockflow.choices import SourceName
 from stockflow.logs import get_logger
 from stockflow.pipeline.outcomes import TradeSummary
 from tasks import trading as t
-
-Source = Literal["sample", "files", "alpaca", "yfinance"]
 
 
 @flow(name="trade", retries=0, validate_parameters=True)
 def trade_flow(
     mode: Literal["auto", "manual", "hybrid"] = "auto",
     symbols: list[str] | None = None,
-    source: Source | None = None,
+    source: SourceName | None = None,
     as_of: dt.date | None = None,
 ) -> State[Any]:
     """Run the daily trade pipeline once (see the module docstring). ``mode``: auto sends the book's
@@ -92,7 +91,7 @@ def _finish(settings: Any, engine: Any, summary: TradeSummary, *, status: str) -
 
 
 def _run(
-    settings: Any, engine: Any, s: TradeSummary, *, mode: str, source: Source, as_of: Any, lock: Any
+    settings: Any, engine: Any, s: TradeSummary, *, mode: str, source: SourceName, as_of: Any, lock: Any
 ) -> State[Any]:
     from stockflow.pipeline.model_choice import choose_or_train
     from stockflow.pipeline.outcomes import final_summary, outcome_of, stop_row

@@ -8,10 +8,9 @@ from typing import Any
 
 import typer
 
+from stockflow.choices import SOURCE_NAMES
 from stockflow.dates import parse_date
 from stockflow.errors import ConfigError
-
-SOURCES = ("sample", "files", "alpaca", "yfinance")
 
 
 def print_report(report: Any, settings: Any) -> None:
@@ -81,7 +80,7 @@ def register(app: typer.Typer) -> None:
     @app.command("ingest")
     def ingest(  # noqa: PLR0917 (typer options)
         source: str = typer.Option(
-            None, "--source", help=f"One of {', '.join(SOURCES)} (default: settings)."
+            None, "--source", help=f"One of {', '.join(SOURCE_NAMES)} (default: settings)."
         ),
         path: str = typer.Option(None, "--path", help="File or directory for --source files."),
         symbols: str = typer.Option(
@@ -108,8 +107,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fetch, validate (Great Expectations) and store bars; quarantine bad rows. Runs the Prefect
         flow ``ingest`` (an ephemeral Prefect API is used when none is configured)."""
-        if source is not None and source not in SOURCES:
-            raise ConfigError(f"--source: {source!r} is not a source; choose one of {', '.join(SOURCES)}")
+        if source is not None and source not in SOURCE_NAMES:
+            raise ConfigError(
+                f"--source: {source!r} is not a source; choose one of {', '.join(SOURCE_NAMES)}"
+            )
         start_d, end_d = parse_date(start, "--start"), parse_date(end, "--end")
         since_d = parse_date(since, "--since")
         if start_d and end_d and start_d > end_d:

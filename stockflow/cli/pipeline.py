@@ -21,6 +21,8 @@ from typing import Any
 
 import typer
 
+from stockflow.choices import SOURCE_NAMES
+
 
 def _prefect_api_url() -> str | None:
     from prefect.settings import PREFECT_API_URL
@@ -208,7 +210,7 @@ def register(app: typer.Typer) -> None:
         ),
         symbols: str = typer.Option(None, "--symbols", help="Comma-separated universe; default: settings."),
         source: str = typer.Option(
-            None, "--source", help="sample, files, alpaca or yfinance; default: settings."
+            None, "--source", help=f"One of {', '.join(SOURCE_NAMES)}; default: settings."
         ),
         as_of: str = typer.Option(None, "--as-of", help="Expected session YYYY-MM-DD (historical sources)."),
     ) -> None:

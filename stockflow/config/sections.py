@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from stockflow.choices import SourceName
+
 
 class Section(BaseModel):
     """Base of all settings sections: frozen and strict about unknown keys."""
@@ -21,7 +23,7 @@ class Section(BaseModel):
 class DataSettings(Section):
     """Where bars come from and which universe is traded."""
 
-    source: Literal["sample", "files", "alpaca", "yfinance"] = "sample"
+    source: SourceName = "sample"
     symbols: list[str] = Field(
         default_factory=lambda: ["AAPL", "IBM", "MSFT", "GOOG"],
         description="Universe. Empty means every symbol the source offers.",

@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from stockflow.calendar import last_completed_session, last_session_on_or_before
+from stockflow.choices import HISTORICAL_SOURCES
 from stockflow.domain.market import normalize_symbol
 from stockflow.errors import ConfigError
 from stockflow.store.bars import latest_sessions
 
 if TYPE_CHECKING:
     from stockflow.config import Settings
-
-HISTORICAL_SOURCES = ("sample", "files")
 
 
 def resolve_symbols(settings: Settings, symbols: Sequence[str] | str | None) -> list[str]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from stockflow.choices import SOURCE_NAMES
 from stockflow.config import Settings
 from stockflow.errors import ConfigError
 from stockflow.sources.base import DataSource, FetchResult, Reject
-
-SOURCE_NAMES = ("sample", "files", "alpaca", "yfinance")
 
 
 def get_source(

@@ -1,0 +1,17 @@
+"""The names a person chooses from, declared once: data sources, model kinds, trade modes.
+
+Settings validation (:mod:`stockflow.config`), the CLI's help and checks, the flows' parameters (the
+choices the Prefect UI offers), the factories (:func:`stockflow.sources.get_source`, :mod:`models.factory`)
+and the docs (checked by ``tests/test_choices.py``) all take them from here. A leaf module: it imports
+nothing of stockflow.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+#: Where bars come from (``data.source``, ``--source``, the ingest and trade flows' ``source``).
+SourceName = Literal["sample", "files", "alpaca", "yfinance"]
+SOURCE_NAMES: tuple[SourceName, ...] = get_args(SourceName)
+#: The sources that replay stored history (a trade run on them takes its session from the data).
+HISTORICAL_SOURCES: tuple[SourceName, ...] = ("sample", "files")

@@ -1,0 +1,42 @@
+"""Sources, model kinds and trade modes are declared once (stockflow.choices); everything else follows.
+
+Each test fails when one place (settings, CLI, a flow's parameters, a factory, the README) drifts from the
+declaration.
+"""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from stockflow.choices import HISTORICAL_SOURCES, SOURCE_NAMES
+from stockflow.config.sections import DataSettings
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def _param_choices(fn: object, name: str) -> set[str]:
+    """The literal values a flow parameter accepts (what the Prefect UI offers)."""
+    hint = typing.get_type_hints(getattr(fn, "fn", fn))[name]
+    found: set[str] = set()
+    for arg in typing.get_args(hint) or (hint,):
+        for inner in typing.get_args(arg) if typing.get_origin(arg) is list else (arg,):
+            found.update(a for a in typing.get_args(inner) if isinstance(a, str))
+    return found
+
+
+def test_sources_are_declared_once() -> None:
+    from flows.ingest import ingest_flow
+    from flows.trade import trade_flow
+
+    assert set(HISTORICAL_SOURCES) <= set(SOURCE_NAMES)
+    for name in SOURCE_NAMES:
+        assert DataSettings(source=name).source == name
+    with pytest.raises(ValidationError):
+        DataSettings(source="csv")  # type: ignore[arg-type]
+    assert _param_choices(ingest_flow, "source") == set(SOURCE_NAMES)
+    assert _param_choices(trade_flow, "source") == set(SOURCE_NAMES)
+    assert f"--source {'|'.join(SOURCE_NAMES)}" in README
