@@ -91,6 +91,8 @@ def retrain_summary(report: RetrainReport) -> dict[str, Any]:
         "skipped": report.skipped,
         "train_window": [str(report.train_start), str(report.train_end)],
         "seconds": round(report.seconds, 1),
+        "folds": report.folds,
+        "table": report.table,
     }
 
 

@@ -1,7 +1,8 @@
 """Commands of the ml area: retrain, predict, monitor, models list / promote.
 
-They run the plain functions directly (no Prefect server needed); the Prefect flows ``retrain`` and
-``monitor`` run the same functions as deployments.
+``retrain`` and ``monitor`` run their Prefect flows (on the ephemeral API, or the running ``stockflow
+up``), so a CLI run publishes the same artifacts as one from the UI; ``predict`` and ``models`` call the
+plain functions (no flow exists for them and they publish nothing).
 """
 
 from __future__ import annotations
@@ -61,41 +62,39 @@ def register(app: typer.Typer) -> None:
         ),
         end: str | None = typer.Option(None, "--end", help="Last session (YYYY-MM-DD)."),
     ) -> None:
-        """Train challengers, compare walk-forward with the champion and baselines, promote if better."""
+        """Train challengers, compare walk-forward with the champion and the baselines, promote if better.
+        Runs the Prefect flow ``retrain`` (the ephemeral API, or the running ``stockflow up``), so it
+        publishes the same artifacts as a run from the UI."""
+        from flows.retrain import retrain_flow
         from models.cards import TABLE_COLUMNS, metrics_rows
-        from stockflow.compute.executor import open_executor
-        from stockflow.compute.walkforward import UnitRunner
-        from stockflow.ml.retrain import run_retrain, serial_runner
+        from stockflow.ml.retrain import resolve_kinds
 
-        settings, engine = _setup()
-        with open_executor(settings) as ex:  # compute.dask_address: units on Dask (no Prefect here)
-            report = run_retrain(
-                settings,
-                engine,
-                symbols=_list(symbols),
-                start=_date(start, "--start"),
-                end=_date(end, "--end"),
-                kinds=_list(kinds, upper=False),
-                runner=UnitRunner(ex) if ex.distributed else serial_runner,
-            )
-        folds = report.folds
-        typer.echo(
-            f"retrain #{report.retrain_run_id}: {len(report.symbols)} symbols, {len(folds)} folds "
-            f"(tests {folds[0]['test_start']} .. {folds[-1]['test_end']}), final window "
-            f"{report.train_start} .. {report.train_end}, {report.seconds:.1f}s"
+        settings, _ = _setup()
+        chosen = resolve_kinds(settings, _list(kinds, upper=False))  # one clear line for a bad kind
+        report = retrain_flow(
+            symbols=_list(symbols),
+            start=_date(start, "--start"),
+            end=_date(end, "--end"),
+            kinds=chosen,  # type: ignore[arg-type]
         )
-        if report.skipped:
-            typer.echo("skipped: " + "; ".join(f"{k}: {v}" for k, v in sorted(report.skipped.items())))
+        folds, (train_start, train_end) = report["folds"], report["train_window"]
+        typer.echo(
+            f"retrain #{report['retrain_run_id']}: {len(report['symbols'])} symbols, {len(folds)} folds "
+            f"(tests {folds[0]['test_start']} .. {folds[-1]['test_end']}), final window "
+            f"{train_start} .. {train_end}, {report['seconds']:.1f}s"
+        )
+        if report["skipped"]:
+            typer.echo("skipped: " + "; ".join(f"{k}: {v}" for k, v in sorted(report["skipped"].items())))
         widths = [max(len(c), 12) for c in TABLE_COLUMNS]
-        widths[0] = max(28, *(len(str(r["model"])) for r in report.table))
+        widths[0] = max(28, *(len(str(r["model"])) for r in report["table"]))
         typer.echo("  ".join(c.ljust(w) for c, w in zip(TABLE_COLUMNS, widths, strict=True)))
-        for row in metrics_rows(report.table):
+        for row in metrics_rows(report["table"]):
             typer.echo("  ".join(_f(row.get(c)).ljust(w) for c, w in zip(TABLE_COLUMNS, widths, strict=True)))
-        for name, version in report.challengers.items():
+        for name, version in report["challengers"].items():
             typer.echo(f"registered {name}: {version}")
-        verdict = "PROMOTED" if report.promoted else "not promoted"
-        typer.echo(f"{verdict} ({report.metric}): {report.reason}")
-        typer.echo(f"champion: {report.champion_after or 'none'}")
+        verdict = "PROMOTED" if report["promoted"] else "not promoted"
+        typer.echo(f"{verdict} ({report['metric']}): {report['reason']}")
+        typer.echo(f"champion: {report['champion_after'] or 'none'}")
 
     @app.command("predict")
     def predict_cmd(
