@@ -151,7 +151,7 @@ def book_task(ctx: RunContext, choice: ModelChoice, market: MarketView, sor: Sta
     from stockflow.portfolio import BookRules, Score, orders_for, target_book
 
     log, settings = get_logger(), ctx.settings
-    preds, skipped, model = predict_for(settings, ctx.engine, choice, list(market.symbols), market.session)
+    preds, skipped, model = predict_for(settings, ctx.engine, choice, market)
     for sym, why in sorted(skipped.items())[:20]:
         log.warning(f"no prediction for {sym}: {why}")
     if len(skipped) > 20:
