@@ -8,7 +8,6 @@ plain functions (no flow exists for them and they publish nothing).
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Any
 
 import typer
@@ -135,31 +134,33 @@ def register(app: typer.Typer) -> None:
             None, "--symbols", help="Comma-separated symbols (default: universe)."
         ),
     ) -> None:
-        """Evidently drift of recent features and predictions vs the champion's training reference."""
-        from stockflow.ml.drift import run_drift
+        """Evidently drift of recent features and predictions vs the champion's training reference.
+        Runs the Prefect flow ``monitor`` (same artifacts as a UI run; above the threshold it starts the
+        ``retrain`` deployment when one exists)."""
+        from flows.monitor import monitor_flow
+        from stockflow.ml.registry import NoChampionError
 
-        settings, engine = _setup()
-        requester = None
-        if os.environ.get("PREFECT_API_URL"):
-            # A Prefect server is configured: a drift above the threshold starts the retrain deployment.
-            from tasks.ml import request_retrain_deployment
-
-            requester = request_retrain_deployment
-        res = run_drift(settings, engine, _list(symbols), request_retrain=requester)
-        drifted = sorted(c for c, v in res.column_scores.items() if v["drifted"] and c != "prediction")
+        _setup()
+        state = monitor_flow(symbols=_list(symbols), return_state=True)
+        if state.name == "NoModel":  # the flow ends Cancelled: nothing to compare; one clear line here
+            raise NoChampionError(state.message or "no champion model")
+        res: dict[str, Any] = state.result()  # type: ignore[assignment]  # Completed: the summary
+        cur, ref = res["current_window"], res["reference_window"]
         typer.echo(
-            f"model {res.model_version}: drift share {res.drift_share:.2f} (threshold {res.threshold}) -> "
-            f"{'DRIFT' if res.dataset_drift else 'no drift'}; prediction drift: "
-            f"{'yes' if res.prediction_drift else 'no'} (score {_f(res.prediction_drift_score)})"
+            f"model {res['model_version']}: drift share {res['drift_share']:.2f} "
+            f"(threshold {res['threshold']}) -> {'DRIFT' if res['dataset_drift'] else 'no drift'}; "
+            "prediction drift: "
+            f"{'yes' if res['prediction_drift'] else 'no'} (score {_f(res['prediction_drift_score'])})"
         )
         typer.echo(
-            f"current {res.current_window[0]} .. {res.current_window[1]} ({res.n_current} rows) vs reference "
-            f"{res.reference_window[0]} .. {res.reference_window[1]} ({res.n_reference} rows)"
+            f"current {cur[0]} .. {cur[1]} ({res['n_current']} rows) vs reference "
+            f"{ref[0]} .. {ref[1]} ({res['n_reference']} rows)"
         )
+        drifted = res["drifted_columns"]
         typer.echo(f"drifted columns ({len(drifted)}): {', '.join(drifted) or 'none'}")
-        typer.echo(f"report: {res.report_path}\n        {res.url}")
-        if res.retrain_request:
-            typer.echo(res.retrain_request)
+        typer.echo(f"report: {res['report_path']}\n        {res['url']}")
+        if res["retrain_request"]:
+            typer.echo(res["retrain_request"])
 
     models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
     app.add_typer(models_app, name="models")
