@@ -79,7 +79,7 @@ def ingest_flow(  # noqa: PLR0917 (flow parameters)
         raise
     publish_artifacts(settings, report)
     if report.rows_quarantined:  # the rows kept out, as a person reads them (issue 11)
-        from stockflow.ops.quarantine import publish_quarantine
+        from tasks.artifacts import publish_quarantine
 
         publish_quarantine(engine, run_id)
     for line in report.lines():

@@ -1,4 +1,8 @@
-"""Logging that goes through Prefect's run logger inside flows and tasks, and stdlib logging elsewhere."""
+"""Logging that goes through Prefect's run logger inside flows and tasks, and stdlib logging elsewhere.
+
+The one place plain functions touch Prefect's runtime: a lookup that degrades to a standard logger
+outside a run (so the functions run and are tested without Prefect), while inside a run their lines
+land in the run's log in the UI. Artifacts, by contrast, are published in ``tasks/`` only."""
 
 from __future__ import annotations
 

@@ -91,6 +91,8 @@ def retrain_summary(report: RetrainReport) -> dict[str, Any]:
         "skipped": report.skipped,
         "train_window": [str(report.train_start), str(report.train_end)],
         "seconds": round(report.seconds, 1),
+        "folds": report.folds,
+        "table": report.table,
     }
 
 
@@ -185,6 +187,11 @@ def drift_summary(result: DriftResult) -> dict[str, Any]:
         "retrain_request": result.retrain_request,
         "reference_window": [str(d) for d in result.reference_window],
         "current_window": [str(d) for d in result.current_window],
+        "n_reference": result.n_reference,
+        "n_current": result.n_current,
+        "drifted_columns": sorted(
+            c for c, v in result.column_scores.items() if v["drifted"] and c != "prediction"
+        ),
     }
 
 

@@ -151,7 +151,7 @@ def book_task(ctx: RunContext, choice: ModelChoice, market: MarketView, sor: Sta
     from stockflow.portfolio import BookRules, Score, orders_for, target_book
 
     log, settings = get_logger(), ctx.settings
-    preds, skipped, model = predict_for(settings, ctx.engine, choice, list(market.symbols), market.session)
+    preds, skipped, model = predict_for(settings, ctx.engine, choice, market)
     for sym, why in sorted(skipped.items())[:20]:
         log.warning(f"no prediction for {sym}: {why}")
     if len(skipped) > 20:
@@ -283,6 +283,7 @@ def approval_round(
     from stockflow.pipeline.signals import SignalStatus
     from stockflow.pipeline.trade_records import set_signal_status, update_trade_run
     from stockflow.risk.state import get_state
+    from tasks.artifacts import publish_approval
 
     settings, engine, broker, session_check = ctx.settings, ctx.engine, ctx.broker, ctx.session_check
     clock_then = broker.clock().session
@@ -297,6 +298,7 @@ def approval_round(
         poll_s=settings.trading.approval_poll_s,
         run_label=f"{ctx.mode} mode, session {ctx.session}"
         + (" - DEMO: best challenger, not a champion" if demo else ""),
+        show=publish_approval,
     )
     lock.renew()
     refused = list(approval.refused)
@@ -401,6 +403,7 @@ def publish_task(
     settings: Settings, engine: Engine, *, trade_run_id: int, summary: dict[str, Any]
 ) -> dict[str, str]:
     """Publish the run's artifacts under stable keys (see ``stockflow.pipeline.report``)."""
-    from stockflow.pipeline.report import publish_artifacts
+    from stockflow.pipeline.report import trade_artifacts
+    from tasks.artifacts import publish_trade
 
-    return publish_artifacts(settings, engine, trade_run_id=trade_run_id, summary=summary)
+    return publish_trade(trade_artifacts(settings, engine, trade_run_id=trade_run_id, summary=summary))

@@ -1,12 +1,12 @@
 """Commands of the ml area: retrain, predict, monitor, models list / promote.
 
-They run the plain functions directly (no Prefect server needed); the Prefect flows ``retrain`` and
-``monitor`` run the same functions as deployments.
+``retrain`` and ``monitor`` run their Prefect flows (on the ephemeral API, or the running ``stockflow
+up``), so a CLI run publishes the same artifacts as one from the UI; ``predict`` and ``models`` call the
+plain functions (no flow exists for them and they publish nothing).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import typer
@@ -53,41 +53,39 @@ def register(app: typer.Typer) -> None:
         ),
         end: str | None = typer.Option(None, "--end", help="Last session (YYYY-MM-DD)."),
     ) -> None:
-        """Train challengers, compare walk-forward with the champion and baselines, promote if better."""
+        """Train challengers, compare walk-forward with the champion and the baselines, promote if better.
+        Runs the Prefect flow ``retrain`` (the ephemeral API, or the running ``stockflow up``), so it
+        publishes the same artifacts as a run from the UI."""
+        from flows.retrain import retrain_flow
         from models.cards import TABLE_COLUMNS, metrics_rows
-        from stockflow.compute.executor import open_executor
-        from stockflow.compute.walkforward import UnitRunner
-        from stockflow.ml.retrain import run_retrain, serial_runner
+        from stockflow.ml.retrain import resolve_kinds
 
-        settings, engine = _setup()
-        with open_executor(settings) as ex:  # compute.dask_address: units on Dask (no Prefect here)
-            report = run_retrain(
-                settings,
-                engine,
-                symbols=_list(symbols),
-                start=parse_date(start, "--start"),
-                end=parse_date(end, "--end"),
-                kinds=_list(kinds, upper=False),
-                runner=UnitRunner(ex) if ex.distributed else serial_runner,
-            )
-        folds = report.folds
-        typer.echo(
-            f"retrain #{report.retrain_run_id}: {len(report.symbols)} symbols, {len(folds)} folds "
-            f"(tests {folds[0]['test_start']} .. {folds[-1]['test_end']}), final window "
-            f"{report.train_start} .. {report.train_end}, {report.seconds:.1f}s"
+        settings, _ = _setup()
+        chosen = resolve_kinds(settings, _list(kinds, upper=False))  # one clear line for a bad kind
+        report = retrain_flow(
+            symbols=_list(symbols),
+            start=parse_date(start, "--start"),
+            end=parse_date(end, "--end"),
+            kinds=chosen,  # type: ignore[arg-type]
         )
-        if report.skipped:
-            typer.echo("skipped: " + "; ".join(f"{k}: {v}" for k, v in sorted(report.skipped.items())))
+        folds, (train_start, train_end) = report["folds"], report["train_window"]
+        typer.echo(
+            f"retrain #{report['retrain_run_id']}: {len(report['symbols'])} symbols, {len(folds)} folds "
+            f"(tests {folds[0]['test_start']} .. {folds[-1]['test_end']}), final window "
+            f"{train_start} .. {train_end}, {report['seconds']:.1f}s"
+        )
+        if report["skipped"]:
+            typer.echo("skipped: " + "; ".join(f"{k}: {v}" for k, v in sorted(report["skipped"].items())))
         widths = [max(len(c), 12) for c in TABLE_COLUMNS]
-        widths[0] = max(28, *(len(str(r["model"])) for r in report.table))
+        widths[0] = max(28, *(len(str(r["model"])) for r in report["table"]))
         typer.echo("  ".join(c.ljust(w) for c, w in zip(TABLE_COLUMNS, widths, strict=True)))
-        for row in metrics_rows(report.table):
+        for row in metrics_rows(report["table"]):
             typer.echo("  ".join(_f(row.get(c)).ljust(w) for c, w in zip(TABLE_COLUMNS, widths, strict=True)))
-        for name, version in report.challengers.items():
+        for name, version in report["challengers"].items():
             typer.echo(f"registered {name}: {version}")
-        verdict = "PROMOTED" if report.promoted else "not promoted"
-        typer.echo(f"{verdict} ({report.metric}): {report.reason}")
-        typer.echo(f"champion: {report.champion_after or 'none'}")
+        verdict = "PROMOTED" if report["promoted"] else "not promoted"
+        typer.echo(f"{verdict} ({report['metric']}): {report['reason']}")
+        typer.echo(f"champion: {report['champion_after'] or 'none'}")
 
     @app.command("predict")
     def predict_cmd(
@@ -128,31 +126,33 @@ def register(app: typer.Typer) -> None:
             None, "--symbols", help="Comma-separated symbols (default: universe)."
         ),
     ) -> None:
-        """Evidently drift of recent features and predictions vs the champion's training reference."""
-        from stockflow.ml.drift import run_drift
+        """Evidently drift of recent features and predictions vs the champion's training reference.
+        Runs the Prefect flow ``monitor`` (same artifacts as a UI run; above the threshold it starts the
+        ``retrain`` deployment when one exists)."""
+        from flows.monitor import monitor_flow
+        from stockflow.ml.registry import NoChampionError
 
-        settings, engine = _setup()
-        requester = None
-        if os.environ.get("PREFECT_API_URL"):
-            # A Prefect server is configured: a drift above the threshold starts the retrain deployment.
-            from tasks.ml import request_retrain_deployment
-
-            requester = request_retrain_deployment
-        res = run_drift(settings, engine, _list(symbols), request_retrain=requester)
-        drifted = sorted(c for c, v in res.column_scores.items() if v["drifted"] and c != "prediction")
+        _setup()
+        state = monitor_flow(symbols=_list(symbols), return_state=True)
+        if state.name == "NoModel":  # the flow ends Cancelled: nothing to compare; one clear line here
+            raise NoChampionError(state.message or "no champion model")
+        res: dict[str, Any] = state.result()  # type: ignore[assignment]  # Completed: the summary
+        cur, ref = res["current_window"], res["reference_window"]
         typer.echo(
-            f"model {res.model_version}: drift share {res.drift_share:.2f} (threshold {res.threshold}) -> "
-            f"{'DRIFT' if res.dataset_drift else 'no drift'}; prediction drift: "
-            f"{'yes' if res.prediction_drift else 'no'} (score {_f(res.prediction_drift_score)})"
+            f"model {res['model_version']}: drift share {res['drift_share']:.2f} "
+            f"(threshold {res['threshold']}) -> {'DRIFT' if res['dataset_drift'] else 'no drift'}; "
+            "prediction drift: "
+            f"{'yes' if res['prediction_drift'] else 'no'} (score {_f(res['prediction_drift_score'])})"
         )
         typer.echo(
-            f"current {res.current_window[0]} .. {res.current_window[1]} ({res.n_current} rows) vs reference "
-            f"{res.reference_window[0]} .. {res.reference_window[1]} ({res.n_reference} rows)"
+            f"current {cur[0]} .. {cur[1]} ({res['n_current']} rows) vs reference "
+            f"{ref[0]} .. {ref[1]} ({res['n_reference']} rows)"
         )
+        drifted = res["drifted_columns"]
         typer.echo(f"drifted columns ({len(drifted)}): {', '.join(drifted) or 'none'}")
-        typer.echo(f"report: {res.report_path}\n        {res.url}")
-        if res.retrain_request:
-            typer.echo(res.retrain_request)
+        typer.echo(f"report: {res['report_path']}\n        {res['url']}")
+        if res["retrain_request"]:
+            typer.echo(res["retrain_request"])
 
     models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
     app.add_typer(models_app, name="models")

@@ -154,9 +154,15 @@ def run_predict(
     as_of: dt.date | None = None,
     *,
     version: str | None = None,
+    bars: pl.DataFrame | None = None,
+    bars_start: dt.date | None = None,
 ) -> PredictReport:
     """Score the target session with the champion (or the registered ``version`` when given: an explicit
-    choice, e.g. a demo with the best challenger) and store the result (see the module doc)."""
+    choice, e.g. a demo with the best challenger) and store the result (see the module doc).
+
+    ``bars`` (stored bars from ``bars_start`` up to ``as_of``, e.g. a trade run's market view read once)
+    are used instead of reading the store again when they reach back far enough for the model's history;
+    otherwise the bars are loaded here."""
     log = get_logger()
     entry, model = load_version(settings, engine, version) if version else load_champion(settings, engine)
     # Features are computed in the model's own feature set (the settings may have moved on since).
@@ -187,7 +193,13 @@ def run_predict(
     n_hist = history_bars(settings, model.context_rows)
     # Calendar days back that surely hold n_hist sessions (252 sessions a year, plus holidays' slack).
     start = session - dt.timedelta(days=math.ceil(n_hist * 1.5) + 30)
-    bars = load_bars(engine, present, start, session) if present else pl.DataFrame()
+    if not present:
+        bars = pl.DataFrame()
+    elif bars is not None and bars_start is not None and bars_start <= start:
+        # The caller's bars reach back far enough (a trade run's market view): no second read.
+        bars = bars.filter(pl.col("symbol").is_in(present) & pl.col("session").is_between(start, session))
+    else:
+        bars = load_bars(engine, present, start, session)
     rows = pl.DataFrame()
     if present and not bars.is_empty():
         bars = bars.group_by("symbol", maintain_order=True).tail(n_hist)

@@ -13,6 +13,15 @@
 - :mod:`stockflow.ops.notify`: notifications as Prefect automations, and the events they listen to.
 - :mod:`stockflow.ops.quarantine`: the quarantine as a person reads it.
 - :mod:`stockflow.ops.status`: ``stockflow status``.
+
+Prefect at the edge: this package IS the local Prefect operation (server, deployments, automations), so
+it may use Prefect (``notify``: events, automations and blocks; ``status``: schedules; ``local``: the
+server process). Plain functions elsewhere in ``stockflow/`` do not publish artifacts or use Prefect's
+runtime; artifacts are published in ``tasks/`` (``tasks/artifacts.py``); the exceptions are the
+approval stage (Prefect's pause/resume: :mod:`stockflow.pipeline.pause`, :mod:`~stockflow.pipeline.approval`,
+:mod:`~stockflow.pipeline.approve`), ``stockflow.compute`` (Dask under Prefect's task runner),
+:mod:`stockflow.logs` (the run logger when there is a run), :mod:`stockflow.crashed` (marks dead runs
+Crashed on the API) and :mod:`stockflow.config.credentials` (an optional Secret block).
 """
 
 from stockflow.ops.datadocs import make_offline

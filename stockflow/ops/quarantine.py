@@ -78,17 +78,3 @@ def format_quarantine(rows: list[dict[str, Any]]) -> str:
         lines.append(f"         raw: {r['raw values']}")
         lines.append(f"         from: {r['source']} {where}")
     return "\n".join(lines)
-
-
-def publish_quarantine(engine: Engine, ingest_run_id: int | None, *, limit: int = 200) -> int:
-    """Publish this ingest run's quarantined rows as the ``quarantine`` table artifact (inside a flow run);
-    returns how many rows it lists."""
-    from prefect.artifacts import create_table_artifact
-
-    rows = quarantine_rows(engine, ingest_run_id=ingest_run_id, limit=limit)
-    create_table_artifact(
-        table=rows or [{"symbol": "-", "rule": "-", "detail": "nothing quarantined in this run"}],
-        key=QUARANTINE_KEY,
-        description="Rows kept out of the store: symbol, session, rule, raw values, source file and row",
-    )
-    return len(rows)

@@ -15,6 +15,9 @@ The same answer can be given headless by ``stockflow approve RUN_ID --approve AA
 builds the same JSON (:func:`build_answer`) and sends it with ``resume_flow_run``. Prefect's API checks the
 answer against the saved form's JSON schema (unknown fields, wrong values) before it resumes the run;
 :func:`build_answer` checks the same things earlier, with clearer words.
+
+Prefect is imported on purpose: the form is a Prefect ``RunInput`` (the answer travels through Prefect's
+pause/resume); everything else here is plain.
 """
 
 from __future__ import annotations

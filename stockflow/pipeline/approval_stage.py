@@ -1,8 +1,10 @@
 """The approval stage of a trade run: put the orders on hold, show them, pause, and turn the answer into
-the orders that may be sent. Runs inside the trade flow (it pauses the flow run).
+the orders that may be sent. Runs inside the trade flow: it pauses the flow run (Prefect's pause/resume,
+through :mod:`stockflow.pipeline.pause`, is what an approval is), so this module legitimately depends on
+Prefect's runtime; the artifact it shows is published by the caller's ``show`` (``tasks/artifacts.py``).
 
 Every ending is written to the database (``approval_requests``, ``signals``) and to the run's
-``trade-approval`` markdown artifact before anything else happens:
+``trade-approval`` markdown (through ``show``) before anything else happens:
 
 - answered: approved orders go on to re-validation, rejected ones are stored REJECTED with the note;
 - expired (no answer by the deadline): every order EXPIRED, nothing sent;
@@ -12,7 +14,7 @@ Every ending is written to the database (``approval_requests``, ``signals``) and
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -48,12 +50,6 @@ class ApprovalResult:
     how: str = ""
 
 
-def _artifact(markdown: str, description: str) -> None:
-    from prefect.artifacts import create_markdown_artifact
-
-    create_markdown_artifact(markdown=markdown, key=APPROVAL_ARTIFACT_KEY, description=description)
-
-
 def run_approval(
     engine: Engine,
     planned: Sequence[PlannedOrder],
@@ -65,8 +61,11 @@ def run_approval(
     poll_s: int,
     run_label: str = "",
     watchdog: bool = True,
+    show: Callable[[str, str], object],
 ) -> ApprovalResult:
-    """Pause the current flow run until a person decides on ``planned`` (see the module docstring)."""
+    """Pause the current flow run until a person decides on ``planned`` (see the module docstring).
+    ``show(markdown, description)`` publishes the plan and its status at each step (the trade run's
+    ``trade-approval`` artifact: ``tasks.artifacts.publish_approval``)."""
     log = get_logger()
     orders = [p.proposed for p in planned]
     h = plan_hash(orders)
@@ -84,7 +83,7 @@ def run_approval(
         description=md,
         deadline=deadline,
     )
-    _artifact(md + "\n\n**Status: waiting for approval.**", "Orders waiting for approval")
+    show(md + "\n\n**Status: waiting for approval.**", "Orders waiting for approval")
     # Prefect automations notify a person (issue 11): the event carries the link and THE deadline.
     emit_approval_requested(
         flow_run_id=flow_run_id,
@@ -129,7 +128,7 @@ def run_approval(
             decided_by="timeout",
         )
         close_approval_request(engine, request_id, status="expired", message=msg)
-        _artifact(md + f"\n\n**Status: EXPIRED.** {msg}", "Approval expired: nothing sent")
+        show(md + f"\n\n**Status: EXPIRED.** {msg}", "Approval expired: nothing sent")
         log.warning(msg)
         return ApprovalResult(
             "expired",
@@ -161,7 +160,7 @@ def run_approval(
             note=answer.note,
         )
         close_approval_request(engine, request_id, status="refused", message=msg, note=answer.note)
-        _artifact(md + f"\n\n**Status: REFUSED.** {msg}", "Approval refused: plan mismatch")
+        show(md + f"\n\n**Status: REFUSED.** {msg}", "Approval refused: plan mismatch")
         log.error(msg)
         return ApprovalResult(
             "refused",
@@ -210,9 +209,7 @@ def run_approval(
         decision={s: ("approve" if s in answer.approved else "reject") for s in symbols},
         note=answer.note,
     )
-    _artifact(
-        md + f"\n\n**Status: DECIDED.** {msg}. Approved orders are re-validated before sending.", msg[:200]
-    )
+    show(md + f"\n\n**Status: DECIDED.** {msg}. Approved orders are re-validated before sending.", msg[:200])
     log.info(msg)
     return ApprovalResult(
         "decided",

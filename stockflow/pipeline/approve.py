@@ -4,6 +4,7 @@ with ``resume_flow_run(id, run_input=...)`` from any process that reaches the sa
 The paused run's saved form (its JSON schema on the Prefect API) is the authority on what may be sent:
 the plan's symbols are its order fields and the plan hash is the pre-filled ``plan_hash``. Every check
 runs before anything is sent; Prefect's API checks the schema again when it resumes the run.
+It talks to the Prefect API on purpose: a paused run is answered only through Prefect's resume.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +17,7 @@ from stockflow.logs import get_logger
 if TYPE_CHECKING:
     from stockflow.config import Settings
     from stockflow.ml.registry import ModelEntry
+    from stockflow.pipeline.market import MarketView
 
 
 @dataclass(frozen=True)
@@ -126,15 +127,23 @@ def model_importances(entry: ModelEntry | None) -> dict[str, float]:
 
 
 def predict_for(
-    settings: Settings, engine: Engine, choice: ModelChoice, symbols: Sequence[str], session: dt.date
+    settings: Settings, engine: Engine, choice: ModelChoice, market: MarketView
 ) -> tuple[list[Any], dict[str, str], Any]:
-    """Predictions of the chosen model for ``session`` (stored idempotently by the models area's
-    ``run_predict``), the symbols it could not score, with why, and the loaded model (to explain its
-    predictions; None without a model)."""
+    """Predictions of the chosen model for the market's session over its symbols, from the bars the run
+    already read (stored idempotently by the models area's ``run_predict``), the symbols it could not
+    score, with why, and the loaded model (to explain its predictions; None without a model)."""
     from stockflow.ml.predict import run_predict
 
     if choice.entry is None:
         return [], {}, None
     version = None if choice.source == "champion" else choice.entry.version
-    rep = run_predict(settings, engine, list(symbols), session, version=version)
+    rep = run_predict(
+        settings,
+        engine,
+        list(market.symbols),
+        market.session,
+        version=version,
+        bars=market.bars,
+        bars_start=market.start,
+    )
     return list(rep.predictions), dict(rep.skipped), rep.model

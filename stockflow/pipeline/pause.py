@@ -8,6 +8,9 @@ resumes the run at the deadline with every order rejected and :data:`EXPIRED_NOT
 the orders as expired and ends in a state named ``Expired`` that says so. Prefect's own timeout stays
 as a backstop ``grace`` seconds later (API unreachable at the deadline, watchdog thread dead): then the
 run still records the expiry in the database and artifacts, and Prefect ends it Failed.
+
+Prefect's runtime is used here on purpose: an approval IS Prefect's pause/resume of the flow run (the
+form, the wait and the answer live on the Prefect API), so this module cannot be Prefect-free.
 """
 
 from __future__ import annotations

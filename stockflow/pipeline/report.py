@@ -9,12 +9,16 @@ UI's Artifacts page is the day-by-day record.
 - ``trade-reports`` (link): the standing view of the book on the reports server (positions, orders,
   approvals, equity over time, recent runs), which links every report.
 
+Plain functions: :func:`trade_artifacts` returns what the artifacts show; ``tasks/artifacts.py``
+publishes it (Prefect stays at the edge).
+
 A run that took no portfolio snapshot (refused for stale data, locked) shows the latest snapshot's figures,
 labelled as such, instead of blanks.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
@@ -168,43 +172,54 @@ def order_table(
     return rows
 
 
-def publish_artifacts(
-    settings: Settings, engine: Engine, *, trade_run_id: int, summary: dict[str, Any]
-) -> dict[str, str]:
-    """Create the run's artifacts (module docstring); returns key -> what was published."""
-    from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+@dataclass(frozen=True)
+class Link:
+    """A link artifact's content."""
 
-    out: dict[str, str] = {}
+    url: str
+    text: str
+    description: str
+
+
+@dataclass(frozen=True)
+class TradeArtifacts:
+    """What the run's artifacts show (module docstring); ``tasks.artifacts`` publishes it under the keys."""
+
+    orders: list[dict[str, Any]]  # the signals' fates; empty: no signal this run
+    orders_description: str
+    positions: list[dict[str, Any]]
+    summary: str  # markdown
+    equity: Link | None
+    reports: Link
+    message: str = ""
+
+    def orders_table(self) -> list[dict[str, Any]]:
+        """The ``trade-orders`` table (one placeholder row when the run had no signal)."""
+        return self.orders or [{"symbol": "-", "status": "no signal this run", "reason": self.message}]
+
+    def positions_table(self) -> list[dict[str, Any]]:
+        """The ``trade-positions`` table (one placeholder row when nothing is held)."""
+        return self.positions or [{"symbol": "-", "qty": 0, "note": "no open position"}]
+
+
+def trade_artifacts(
+    settings: Settings, engine: Engine, *, trade_run_id: int, summary: dict[str, Any]
+) -> TradeArtifacts:
+    """The content of the run's artifacts (module docstring), read from the summary and the store."""
     rows = order_table(engine, trade_run_id, summary.get("stops"))
-    create_table_artifact(
-        table=rows or [{"symbol": "-", "status": "no signal this run", "reason": summary.get("message", "")}],
-        key=ORDERS_KEY,
-        description=f"Orders sent and refused with reasons ({summary.get('expected_session', '')})",
-    )
-    out[ORDERS_KEY] = f"{len(rows)} rows"
-    positions = summary.get("positions") or []
-    create_table_artifact(
-        table=positions or [{"symbol": "-", "qty": 0, "note": "no open position"}],
-        key=POSITIONS_KEY,
-        description="Positions after the run",
-    )
-    out[POSITIONS_KEY] = f"{len(positions)} positions"
     if summary.get("equity") is None:
         summary = {**summary, "last_snapshot": _last_snapshot(engine)}
-    create_markdown_artifact(
-        markdown=summary_markdown(summary), key=SUMMARY_KEY, description="Equity, daily P&L and metrics"
+    curve = summary.get("equity_curve")
+    return TradeArtifacts(
+        orders=rows,
+        orders_description=f"Orders sent and refused with reasons ({summary.get('expected_session', '')})",
+        positions=list(summary.get("positions") or []),
+        summary=summary_markdown(summary),
+        equity=Link(curve, "Equity curve", "Equity curve") if curve else None,
+        reports=Link(
+            report_url(settings),
+            "The book: positions, orders, approvals, equity over time, recent runs",
+            "Standing view of the book (links every report)",
+        ),
+        message=summary.get("message", ""),
     )
-    out[SUMMARY_KEY] = "markdown"
-    if summary.get("equity_curve"):
-        create_link_artifact(
-            link=summary["equity_curve"], link_text="Equity curve", key=EQUITY_KEY, description="Equity curve"
-        )
-        out[EQUITY_KEY] = summary["equity_curve"]
-    create_link_artifact(
-        link=report_url(settings),
-        link_text="The book: positions, orders, approvals, equity over time, recent runs",
-        key=REPORTS_KEY,
-        description="Standing view of the book (links every report)",
-    )
-    out[REPORTS_KEY] = report_url(settings)
-    return out

@@ -403,3 +403,27 @@ def test_rerun_counts_only_the_orders_it_sent(clean: Engine) -> None:
     assert {o["symbol"] for o in third["orders_sent"]} == {o["symbol"] for o in sent}
     assert len(_orders(clean)) == 2 * len(sent)  # new ids; the cancelled ones are not counted again
     assert third["orders_already_sent"] == []
+
+
+def test_the_run_reads_the_bars_once(clean: Engine) -> None:
+    """Read the market once per run (issue 13): the bars are loaded by one statement; prediction and
+    the orders' drivers take them from the run's market view instead of reading the store again."""
+    from sqlalchemy import event
+
+    _run("auto")  # a model exists from here on (the first run of the module trains one)
+    _wipe(clean)
+    reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # load_bars selects every bar column; the session queries read max(session) only.
+        if statement.lstrip().upper().startswith("SELECT") and "bars.open" in statement:
+            reads.append(statement)
+
+    event.listen(clean, "before_cursor_execute", count)
+    try:
+        state = _run("auto")
+    finally:
+        event.remove(clean, "before_cursor_execute", count)
+    assert state.is_completed(), state.message
+    assert state.result()["predictions"] > 0
+    assert len(reads) == 1, reads
