@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from stockflow.choices import HISTORICAL_SOURCES, SOURCE_NAMES
-from stockflow.config.sections import DataSettings
+from stockflow.choices import HISTORICAL_SOURCES, MEMBER_KINDS, MODEL_KINDS, SOURCE_NAMES
+from stockflow.config.sections import DataSettings, ModelSettings
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -40,3 +40,17 @@ def test_sources_are_declared_once() -> None:
     assert _param_choices(ingest_flow, "source") == set(SOURCE_NAMES)
     assert _param_choices(trade_flow, "source") == set(SOURCE_NAMES)
     assert f"--source {'|'.join(SOURCE_NAMES)}" in README
+
+
+def test_model_kinds_are_declared_once() -> None:
+    from flows.retrain import retrain_flow
+    from models.factory import MODEL_CLASSES
+    from models.members import MEMBER_CLASSES
+
+    assert set(MODEL_CLASSES) == set(MODEL_KINDS) and set(MEMBER_CLASSES) == set(MEMBER_KINDS)
+    assert ModelSettings().kinds == list(MODEL_KINDS)
+    assert ModelSettings().ensemble_members == list(MEMBER_KINDS)
+    with pytest.raises(ValidationError):
+        ModelSettings(kinds=["xgboost"])  # type: ignore[list-item]
+    assert _param_choices(retrain_flow, "kinds") == set(MODEL_KINDS)
+    assert f"--kinds {','.join(MODEL_KINDS)}" in README

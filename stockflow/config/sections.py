@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from stockflow.choices import SourceName
+from stockflow.choices import MEMBER_KINDS, MODEL_KINDS, MemberKind, ModelKind, SourceName
 
 
 class Section(BaseModel):
@@ -113,16 +113,12 @@ class FeatureSettings(Section):
     min_history: int = Field(260, ge=30, description="Bars of history loaded for live features.")
 
 
-ModelKind = Literal["lightgbm", "lstm", "momentum", "ensemble"]
-MemberKind = Literal["lightgbm", "lstm", "momentum"]
-
-
 def _all_kinds() -> list[ModelKind]:
-    return ["lightgbm", "lstm", "momentum", "ensemble"]
+    return list(MODEL_KINDS)
 
 
 def _all_members() -> list[MemberKind]:
-    return ["lightgbm", "lstm", "momentum"]
+    return list(MEMBER_KINDS)
 
 
 class ModelSettings(Section):
