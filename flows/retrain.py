@@ -9,11 +9,12 @@ Parameters (all optional, validated): ``symbols`` (default the configured univer
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow
 from prefect.runtime import flow_run
 
+from stockflow.choices import ModelKind
 from tasks.compute import fold_runner
 from tasks.ml import (
     evaluate_challengers,
@@ -23,15 +24,13 @@ from tasks.ml import (
     train_register_promote,
 )
 
-Kind = Literal["lightgbm", "lstm", "momentum", "ensemble"]
-
 
 @flow(name="retrain", retries=0, validate_parameters=True)
 def retrain_flow(
     symbols: list[str] | None = None,
     start: dt.date | None = None,
     end: dt.date | None = None,
-    kinds: list[Kind] | None = None,
+    kinds: list[ModelKind] | None = None,
 ) -> dict[str, Any]:
     """Retrain and maybe promote (see the module docstring); returns a summary with the decision's reason."""
     from stockflow.compute.executor import open_executor

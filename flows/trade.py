@@ -16,14 +16,14 @@ the :class:`~stockflow.pipeline.outcomes.TradeSummary` as plain data (what ``sto
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
 from flows.ingest import ingest_flow
-from stockflow.choices import SourceName
+from stockflow.choices import SourceName, TradeMode
 from stockflow.logs import get_logger
 from stockflow.pipeline.outcomes import TradeSummary
 from tasks import trading as t
@@ -31,7 +31,7 @@ from tasks import trading as t
 
 @flow(name="trade", retries=0, validate_parameters=True)
 def trade_flow(
-    mode: Literal["auto", "manual", "hybrid"] = "auto",
+    mode: TradeMode = "auto",
     symbols: list[str] | None = None,
     source: SourceName | None = None,
     as_of: dt.date | None = None,

@@ -16,11 +16,11 @@ import numpy as np
 
 from models.base import BaseModel, PlattCalibrator, require_file
 from models.members import load_saved, make_member, member_params
+from stockflow.choices import MEMBER_KINDS
 from stockflow.errors import ModelError
 
 MODEL_FILE = "ensemble.json"
 MEMBERS_DIR = "members"
-DEFAULT_MEMBERS = ("lightgbm", "lstm", "momentum")
 
 
 def learn_weights(P: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> np.ndarray:
@@ -60,7 +60,7 @@ class EnsembleModel(BaseModel):
         params: dict[str, Any] | None = None,
     ) -> None:
         params = dict(params or {})
-        members = params.get("members") or {k: {} for k in DEFAULT_MEMBERS}
+        members = params.get("members") or {k: {} for k in MEMBER_KINDS}
         if isinstance(members, list | tuple):
             members = {k: {} for k in members}
         if "ensemble" in members or not members:

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from models.base import BaseModel
-from models.ensemble import DEFAULT_MEMBERS, EnsembleModel
+from models.ensemble import EnsembleModel
 from models.members import MEMBER_CLASSES, class_of, load_saved, member_params
+from stockflow.choices import MEMBER_KINDS
 from stockflow.config.sections import ModelSettings
 
 MODEL_CLASSES: dict[str, type[BaseModel]] = {**MEMBER_CLASSES, EnsembleModel.kind: EnsembleModel}
-MODEL_KINDS: tuple[str, ...] = tuple(MODEL_CLASSES)
 
 
 def model_class(kind: str) -> type[BaseModel]:
@@ -76,7 +76,7 @@ def effective_params(kind: str, params: dict[str, Any] | None) -> dict[str, Any]
     would train identical models compare equal."""
     params = dict(params or {})
     if kind == "ensemble":
-        members = params.get("members") or {k: {} for k in DEFAULT_MEMBERS}
+        members = params.get("members") or {k: {} for k in MEMBER_KINDS}
         if isinstance(members, list | tuple):
             members = {k: {} for k in members}
         return {"members": {k: effective_params(k, p) for k, p in members.items()}}

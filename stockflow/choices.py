@@ -15,3 +15,15 @@ SourceName = Literal["sample", "files", "alpaca", "yfinance"]
 SOURCE_NAMES: tuple[SourceName, ...] = get_args(SourceName)
 #: The sources that replay stored history (a trade run on them takes its session from the data).
 HISTORICAL_SOURCES: tuple[SourceName, ...] = ("sample", "files")
+
+#: The single models an ensemble is made of (``models.ensemble_members``).
+MemberKind = Literal["lightgbm", "lstm", "momentum"]
+MEMBER_KINDS: tuple[MemberKind, ...] = get_args(MemberKind)
+#: Every model kind a retrain trains (``models.kinds``, ``--kinds``, the retrain flow's ``kinds``).
+ModelKind = Literal[MemberKind, "ensemble"]
+MODEL_KINDS: tuple[ModelKind, ...] = get_args(ModelKind)
+
+#: How a trade run's orders are approved (``trading.mode``, ``--mode``, the trade flow's ``mode``): auto sends
+#: them, manual asks a person for every one, hybrid asks for the uncertain or large ones.
+TradeMode = Literal["auto", "manual", "hybrid"]
+TRADE_MODES: tuple[TradeMode, ...] = get_args(TradeMode)

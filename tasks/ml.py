@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
     from stockflow.config import Settings
     from stockflow.ml.drift import DriftResult
-    from stockflow.ml.predict import PredictReport
     from stockflow.ml.retrain import Evaluation, FoldRunner, PreparedData, RetrainReport
 
 RETRAIN_METRICS_KEY = "retrain-metrics"
@@ -122,20 +121,6 @@ def publish_retrain_artifacts(report: RetrainReport) -> dict[str, str]:
         markdown=md, key=RETRAIN_CARD_KEY, description="Retrain decision and cards"
     )
     return {"table": str(table_id), "card": str(card_id)}
-
-
-@task(name="predict", cache_policy=NO_CACHE)
-def predict_task(
-    settings: Settings,
-    engine: Engine,
-    symbols: Sequence[str] | None = None,
-    as_of: dt.date | None = None,
-    version: str | None = None,
-) -> PredictReport:
-    """The champion's predictions for the latest session (stored idempotently; skips recorded)."""
-    from stockflow.ml.predict import run_predict
-
-    return run_predict(settings, engine, symbols, as_of, version=version)
 
 
 def request_retrain_deployment() -> str:

@@ -73,13 +73,6 @@ class Costs:
         )
 
     @property
-    def is_zero(self) -> bool:
-        """True when no fill pays anything."""
-        return not (
-            self.slippage_bps or self.commission_per_share or self.commission_per_order or self.commission_pct
-        )
-
-    @property
     def slip(self) -> float:
         """Slippage as a fraction of the price."""
         return self.slippage_bps / 10_000.0

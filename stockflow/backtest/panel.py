@@ -38,10 +38,6 @@ class Panel:
         """(sessions, symbols)."""
         return self.close.shape  # type: ignore[return-value]
 
-    def session_dates(self) -> list[dt.date]:
-        """Sessions as ``datetime.date`` objects."""
-        return self.sessions.astype("datetime64[D]").astype(object).tolist()  # type: ignore[no-any-return]
-
 
 def _index(
     frame: pl.DataFrame, sessions: np.ndarray, symbols: tuple[str, ...]

@@ -67,10 +67,6 @@ class BacktestResult:
         """Equity, fills and trades as CSV files in ``directory``."""
         return self.export(directory, "csv")
 
-    def to_parquet(self, directory: Path) -> dict[str, Path]:
-        """Equity, fills and trades as parquet files in ``directory``."""
-        return self.export(directory, "parquet")
-
 
 def _trades(panel: Panel, raw: dict[str, np.ndarray]) -> pl.DataFrame:
     """Pair each buy with the next sell of the same symbol (positions are opened and closed whole).

@@ -25,7 +25,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from stockflow.brokers.base import DuplicateClientOrderIdError, MarketClock
-from stockflow.brokers.paper_rules import announced, apply_action, check_pdt, check_wash_trade, next_session
+from stockflow.brokers.paper_rules import announced, check_pdt, check_wash_trade, next_session
 from stockflow.brokers.paper_sim import OPEN as _OPEN
 from stockflow.brokers.paper_sim import PaperSimulation
 from stockflow.brokers.paper_sim import to_order as _to_order
@@ -202,11 +202,6 @@ class PaperBroker(PaperSimulation):
         """The splits and dividends applied with an ex-date in [since, until]."""
         with transaction(self.engine) as s:
             return announced(s, since, until)
-
-    def apply_corporate_action(self, action: CorporateAction) -> bool:
-        """Apply a split or dividend now (the bars do this on their ex-date); False when applied before."""
-        with transaction(self.engine) as s:
-            return apply_action(s, self._account_row(s, lock=True), action)
 
     def fills(self, since: dt.datetime | None = None) -> list[Fill]:
         """Executions at or after ``since``, oldest first."""

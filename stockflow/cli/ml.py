@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from stockflow.choices import MODEL_KINDS
 from stockflow.dates import parse_date
 
 
@@ -46,7 +47,7 @@ def register(app: typer.Typer) -> None:
         kinds: str | None = typer.Option(
             None,
             "--kinds",
-            help="Comma-separated kinds: lightgbm,lstm,momentum,ensemble (default: settings).",
+            help=f"Comma-separated kinds: {','.join(MODEL_KINDS)} (default: settings).",
         ),
         start: str | None = typer.Option(
             None, "--start", help="First session of the bars used (YYYY-MM-DD)."

@@ -21,7 +21,7 @@ from typing import Any
 
 import typer
 
-from stockflow.choices import SOURCE_NAMES
+from stockflow.choices import SOURCE_NAMES, TRADE_MODES
 
 
 def _prefect_api_url() -> str | None:
@@ -206,7 +206,7 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
         mode: str = typer.Option(
-            None, "--mode", help="auto (no human), manual or hybrid; default: settings."
+            None, "--mode", help=f"One of {', '.join(TRADE_MODES)} (auto: no human); default: settings."
         ),
         symbols: str = typer.Option(None, "--symbols", help="Comma-separated universe; default: settings."),
         source: str = typer.Option(

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from stockflow.choices import SourceName
+from stockflow.choices import MEMBER_KINDS, MODEL_KINDS, MemberKind, ModelKind, SourceName, TradeMode
 
 
 class Section(BaseModel):
@@ -113,16 +113,12 @@ class FeatureSettings(Section):
     min_history: int = Field(260, ge=30, description="Bars of history loaded for live features.")
 
 
-ModelKind = Literal["lightgbm", "lstm", "momentum", "ensemble"]
-MemberKind = Literal["lightgbm", "lstm", "momentum"]
-
-
 def _all_kinds() -> list[ModelKind]:
-    return ["lightgbm", "lstm", "momentum", "ensemble"]
+    return list(MODEL_KINDS)
 
 
 def _all_members() -> list[MemberKind]:
-    return ["lightgbm", "lstm", "momentum"]
+    return list(MEMBER_KINDS)
 
 
 class ModelSettings(Section):
@@ -263,7 +259,7 @@ class TradingSettings(Section):
     """Trading modes and approval. The live run trades the top-k book (``portfolio``); the thresholds
     below drive only the backtester's older per-symbol ML rule (``MLStrategy`` without ``book_rules``)."""
 
-    mode: Literal["auto", "manual", "hybrid"] = "auto"
+    mode: TradeMode = "auto"
     auto_threshold: float = Field(0.8, ge=0, le=1)
     approval_threshold: float = Field(0.55, ge=0, le=1)
     approval_timeout_s: int = Field(1800, ge=10)

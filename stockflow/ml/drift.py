@@ -6,7 +6,7 @@ window is the last ``settings.drift.current_days`` sessions, featurized from sto
 the champion. Evidently's ``DataDriftPreset`` tests every feature column and ``ValueDrift`` tests the
 prediction column; the self-contained HTML goes to ``reports_dir/drift/``, the drift share and per-column
 scores to ``drift_reports``. A drift share above ``settings.drift.drift_share_threshold`` requests a
-retrain (through a callable the flow supplies) and raises :func:`drift_flag` for the risk stage.
+retrain (through a callable the flow supplies).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
@@ -29,7 +29,7 @@ from stockflow.features import build_features_report
 from stockflow.jsonable import jsonable
 from stockflow.logs import get_logger
 from stockflow.ml.predict import history_bars
-from stockflow.ml.registry import champion, load_champion, model_dir
+from stockflow.ml.registry import load_champion, model_dir
 from stockflow.ml.training import predict_rows
 from stockflow.ops.reports import report_url
 from stockflow.store.bars import load_bars
@@ -259,26 +259,3 @@ def run_drift(
         n_current=current.height,
         table=table,
     )
-
-
-def latest_drift(engine: Engine) -> DriftReportRow | None:
-    """The most recent drift report row, or None."""
-    with transaction(engine) as s:
-        return s.scalars(
-            select(DriftReportRow)
-            .order_by(DriftReportRow.created_at.desc(), DriftReportRow.id.desc())
-            .limit(1)
-        ).one_or_none()
-
-
-def drift_flag(engine: Engine) -> bool:
-    """True when the latest drift report exceeded its threshold and is about the current champion.
-
-    A report about an earlier champion no longer counts: a retrain (usually the one the drift requested)
-    replaced the model it judged. The risk stage reads this flag.
-    """
-    row = latest_drift(engine)
-    if row is None or not row.dataset_drift:
-        return False
-    champ = champion(engine)
-    return champ is None or champ.version == row.model_version

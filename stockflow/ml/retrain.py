@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from sqlalchemy import Engine
 
-from models.factory import MODEL_KINDS, effective_params, params_from_settings
+from models.factory import effective_params, params_from_settings
+from stockflow.choices import MODEL_KINDS
 from stockflow.compute.features import build_features_report
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
-from stockflow.db.models_ml import ModelRecord, RetrainRun
+from stockflow.db.models_ml import RetrainRun
 from stockflow.jsonable import jsonable
 from stockflow.ml import registry
 from stockflow.ml.promotion import PromotionDecision
@@ -54,15 +54,6 @@ def latest_retrain(engine: Engine) -> RetrainRun | None:
     """The most recent retrain run row (any status)."""
     with transaction(engine) as s:
         return s.scalars(select(RetrainRun).order_by(RetrainRun.id.desc()).limit(1)).one_or_none()
-
-
-def models_of_run(engine: Engine, run_id: int) -> list[registry.ModelEntry]:
-    """Registry entries created by one retrain."""
-    with transaction(engine) as s:
-        rows = s.scalars(
-            select(ModelRecord).where(ModelRecord.retrain_run_id == run_id).order_by(ModelRecord.id)
-        )
-        return [registry.ModelEntry.from_row(r) for r in rows]
 
 
 def record_retrain(

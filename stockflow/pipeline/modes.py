@@ -18,14 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
 
+from stockflow.choices import TRADE_MODES, TradeMode
 from stockflow.config.sections import PortfolioSettings
 from stockflow.errors import ConfigError
 from stockflow.pipeline.signals import Signal
-
-Mode = Literal["auto", "manual", "hybrid"]
-MODES: tuple[str, ...] = ("auto", "manual", "hybrid")
 
 
 class Route(StrEnum):
@@ -46,14 +43,14 @@ class Routed:
     reason: str
 
 
-def check_mode(mode: str) -> Mode:
+def check_mode(mode: str) -> TradeMode:
     """``mode`` if it is one of auto/manual/hybrid, else a :class:`ConfigError` listing them."""
-    if mode not in MODES:
-        raise ConfigError(f"unknown trading mode {mode!r}; expected one of {', '.join(MODES)}")
+    if mode not in TRADE_MODES:
+        raise ConfigError(f"unknown trading mode {mode!r}; expected one of {', '.join(TRADE_MODES)}")
     return mode  # type: ignore[return-value]
 
 
-def route_order(signal: Signal, notional: float, mode: Mode, settings: PortfolioSettings) -> Routed:
+def route_order(signal: Signal, notional: float, mode: TradeMode, settings: PortfolioSettings) -> Routed:
     """The route of the order ``signal`` became (``notional`` = qty x reference price) under ``mode``."""
     p = signal.confidence
     lo, hi, big = settings.approval_band_low, settings.approval_band_high, settings.approval_notional

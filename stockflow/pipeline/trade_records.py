@@ -58,12 +58,6 @@ def update_trade_run(engine: Engine, trade_run_id: int, **values: Any) -> None:
         s.execute(update(TradeRun).where(TradeRun.id == trade_run_id).values(**values))
 
 
-def get_trade_run(engine: Engine, trade_run_id: int) -> TradeRun | None:
-    """The row of a trade run."""
-    with transaction(engine) as s:
-        return s.get(TradeRun, trade_run_id)
-
-
 def save_signals(
     engine: Engine,
     trade_run_id: int,
@@ -264,18 +258,6 @@ def get_approval_request(engine: Engine, request_id: int) -> PendingApproval:
         if row is None:
             raise KeyError(f"approval request {request_id} does not exist")
         return _pending(row)
-
-
-def approval_for_flow_run(engine: Engine, flow_run_id: str) -> PendingApproval | None:
-    """The latest approval request of a flow run, or None."""
-    with transaction(engine) as s:
-        row = s.scalars(
-            select(ApprovalRequest)
-            .where(ApprovalRequest.flow_run_id == flow_run_id)
-            .order_by(ApprovalRequest.id.desc())
-            .limit(1)
-        ).first()
-        return None if row is None else _pending(row)
 
 
 def pending_approvals(engine: Engine, *, since: dt.datetime | None = None) -> list[PendingApproval]:

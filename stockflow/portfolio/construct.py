@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
 from stockflow.portfolio.topk import TopkSelection, select_topk
@@ -272,8 +271,3 @@ def orders_for(target: TargetBook, book: Mapping[str, float]) -> list[BookOrder]
         )
         (exits if order.intent == "exit" else entries).append(order)
     return exits + entries
-
-
-def as_decimal(qty: float) -> Decimal:
-    """A whole-share quantity as the Decimal orders carry."""
-    return Decimal(round(qty))

@@ -46,13 +46,3 @@ def position_size(  # noqa: PLR0917 (positional signature is the documented cont
     while n > 0 and (n * distance > budget or n * price > weight_cap or n * price > cash):
         n -= 1
     return int(n)
-
-
-def risk_at_stop(qty: float, price: float, stop_price: float) -> float:
-    """Money lost if ``qty`` shares bought at ``price`` are stopped out at ``stop_price``."""
-    return abs(qty) * abs(price - stop_price)
-
-
-def min_risk_budget_ok(equity: float, price: float, stop_loss: float, risk_per_trade: float) -> bool:
-    """False when the stop distance is so wide that the risk budget allows not even one share."""
-    return risk_per_trade * equity >= price * stop_loss

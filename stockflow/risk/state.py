@@ -39,14 +39,6 @@ class StateInfo:
     breaker_detail: str
     breaker_tripped_at: dt.datetime | None
 
-    def allows_entries(self) -> bool:
-        """True when orders that open or increase positions may be sent."""
-        return self.state is TradingState.ACTIVE
-
-    def allows_exits(self) -> bool:
-        """True when orders that reduce positions may be sent."""
-        return self.state is not TradingState.HALTED
-
 
 @dataclass(frozen=True, slots=True)
 class StateEvent:

@@ -59,11 +59,6 @@ class ValidationOutcome:
     data_docs_path: str | None = None
     seconds: float = 0.0
 
-    @property
-    def quarantined_rows(self) -> int:
-        """Rows broken by at least one error rule."""
-        return len(self.row_rules)
-
     def failed_rules(self, severity: str = "error") -> list[RuleResult]:
         """Rules of ``severity`` that found at least one offending row."""
         return [r for r in self.rules if r.severity == severity and r.unexpected_count]

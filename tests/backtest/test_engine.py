@@ -191,7 +191,7 @@ def test_equity_is_cash_plus_positions_and_result_exports(tmp_path, bars: pl.Dat
     assert res.metrics["final_equity"] == pytest.approx(10_000 + closed["pnl"].sum())
     paths = res.to_csv(tmp_path / "csv")
     assert pl.read_csv(paths["trades"]).height == res.trades.height
-    pq = res.to_parquet(tmp_path / "pq")
+    pq = res.export(tmp_path / "pq", "parquet")
     assert pl.read_parquet(pq["equity"]).equals(res.equity)
     assert set(res.benchmarks) == {"buy_and_hold", "equal_weight"}
 

@@ -17,7 +17,7 @@ from stockflow.db.models_ml import DriftReportRow, PredictionRow, PredictionSkip
 from stockflow.errors import ModelError
 from stockflow.features import FEATURE_SET_VERSION, build_features
 from stockflow.ml import registry
-from stockflow.ml.drift import drift_flag, run_drift
+from stockflow.ml.drift import run_drift
 from stockflow.ml.predict import predict_latest, run_predict
 from stockflow.ml.registry import NoChampionError
 from stockflow.ml.retrain import REFERENCE_FILE, train_config
@@ -126,11 +126,10 @@ def test_drift_report_is_written_and_stored(
         assert row.drift_share == pytest.approx(res.drift_share) and row.model_version == "v-test"
         assert row.column_scores["rsi_14"]["method"] and row.report_path == res.report_path
         assert row.dataset_drift == (res.drift_share > ml_settings.drift.drift_share_threshold)
-    assert drift_flag(engine) == res.dataset_drift
     assert res.retrain_requested == res.dataset_drift and bool(calls) == res.dataset_drift
 
 
-def test_drift_above_threshold_requests_retrain_and_sets_the_flag(
+def test_drift_above_threshold_requests_retrain(
     tmp_path: Path, sqlite_engine: Engine, champion_dir: Path
 ) -> None:
     # A volatility regime shift in the last sessions: the current window looks nothing like the reference.
@@ -148,8 +147,5 @@ def test_drift_above_threshold_requests_retrain_and_sets_the_flag(
         settings, sqlite_engine, request_retrain=lambda: calls.append(1) or "retrain run 42 started"
     )
     assert res.drift_share > 0.2 and res.dataset_drift and res.retrain_requested
-    assert calls and res.retrain_request == "retrain run 42 started" and drift_flag(sqlite_engine)
+    assert calls and res.retrain_request == "retrain run 42 started"
     assert {"vol_20", "atr_pct"} <= {c for c, v in res.column_scores.items() if v["drifted"]}
-    # A new champion replaces the model the report judged: the flag no longer applies.
-    _make_champion(sqlite_engine, champion_dir, version="v-next")
-    assert not drift_flag(sqlite_engine)
