@@ -1,8 +1,37 @@
-"""Commands of the backtest area: ``stockflow backtest`` compares strategies and prints the table."""
+"""Commands of the backtest area: ``stockflow backtest`` compares strategies and prints the table.
+
+With a report (the default) it runs the ``backtest`` flow, like the UI; ``--no-report`` computes the
+table only (no run record, no files, no artifacts)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+
+
+def _compare(settings: Any, engine: Any, request: Any) -> tuple[list[str], Any, Any, list[dict[str, str]]]:
+    """The comparison without a run record, reports or artifacts (``--no-report``): symbols, window and
+    the table's display rows."""
+    from stockflow.backtest.runner import run_comparison
+    from stockflow.backtest.service import load_universe
+    from stockflow.backtest.tearsheet import format_table
+    from stockflow.compute.backtest import parallel_compare
+    from stockflow.compute.executor import open_executor
+
+    bars, s, e = load_universe(settings, engine, request)
+    with open_executor(settings) as ex:  # compute.dask_address: one unit per strategy on Dask
+        comp = run_comparison(
+            bars,
+            settings,
+            strategies=request.strategies,
+            start=s,
+            end=e,
+            costs=request.costs,
+            engine=engine,
+            compare_fn=parallel_compare(ex) if ex.distributed else None,
+        )
+    return sorted(bars.get_column("symbol").unique().to_list()), s, e, format_table(comp.table())
 
 
 def register(app: typer.Typer) -> None:
@@ -33,21 +62,13 @@ def register(app: typer.Typer) -> None:
             True, "--report/--no-report", help="Write the tearsheet, PNGs and CSVs and record the run."
         ),
     ) -> None:
-        """Backtest strategies on the stored bars (costs on and off) and print the comparison table."""
+        """Backtest strategies on the stored bars (costs on and off) and print the comparison table.
+        With --report (the default) it runs the Prefect flow ``backtest`` (records the run, writes the
+        tearsheet and publishes the same artifacts as a run from the UI); --no-report only computes."""
         from rich.console import Console
         from rich.table import Table
 
-        from stockflow.backtest.runner import run_comparison
-        from stockflow.backtest.service import (
-            fail_run,
-            finish_run,
-            load_universe,
-            make_request,
-            new_run_key,
-            report_dir,
-            start_run,
-        )
-        from stockflow.backtest.tearsheet import format_table, write_reports
+        from stockflow.backtest.service import make_request
         from stockflow.config import load_settings
         from stockflow.db import make_engine, upgrade
 
@@ -62,39 +83,27 @@ def register(app: typer.Typer) -> None:
             }.items()
             if v is not None
         }
+        # Validated here first: a bad option is one clear line naming it (ConfigError), flow or not.
         request = make_request(
             settings, strategies=strategies, symbols=symbols, start=start, end=end, costs=overrides or None
         )
         engine = make_engine(settings.db_url)
         upgrade(engine)
-        run_key = new_run_key()
+        tearsheet = comparison_csv = None
         if report:
-            start_run(engine, request, run_key=run_key)
-        try:
-            bars, s, e = load_universe(settings, engine, request)
-            from stockflow.compute.backtest import parallel_compare
-            from stockflow.compute.executor import open_executor
+            from flows.backtest import CostsParam, backtest_flow
 
-            with open_executor(settings) as ex:  # compute.dask_address: one unit per strategy on Dask
-                comp = run_comparison(
-                    bars,
-                    settings,
-                    strategies=request.strategies,
-                    start=s,
-                    end=e,
-                    costs=request.costs,
-                    engine=engine,
-                    compare_fn=parallel_compare(ex) if ex.distributed else None,
-                )
-            syms = sorted(bars.get_column("symbol").unique().to_list())
-            files = None
-            if report:
-                files = write_reports(comp, report_dir(settings, run_key), title=f"Backtest {run_key}")
-                finish_run(engine, run_key, comp, start=s, end=e, symbols=syms, files=files)
-        except BaseException as err:
-            if report:
-                fail_run(engine, run_key, err)
-            raise
+            out = backtest_flow(
+                strategies=list(request.strategies),
+                symbols=list(request.symbols) if request.symbols is not None else None,
+                start=request.start,
+                end=request.end,
+                costs=CostsParam(**overrides) if overrides else None,
+            )
+            syms, s, e, rows = out["symbols"], out["start"], out["end"], out["table"]
+            tearsheet, comparison_csv = out["tearsheet"], out["comparison_csv"]
+        else:
+            syms, s, e, rows = _compare(settings, engine, request)
         cols = [
             *("strategy", "costs", "total_return", "annual_return", "sharpe", "sortino", "max_drawdown"),
             *("win_rate", "profit_factor", "n_trades", "exposure", "costs_paid", "final_equity"),
@@ -102,9 +111,9 @@ def register(app: typer.Typer) -> None:
         table = Table(title=f"{len(syms)} symbols, {s} .. {e} (signals act on the next bar)")
         for c in cols:
             table.add_column(c, justify="left" if c in ("strategy", "costs") else "right")
-        for row in format_table(comp.table()):
+        for row in rows:
             table.add_row(*[row[c] for c in cols])
         Console(width=200).print(table)
-        if files is not None:
-            typer.echo(f"tearsheet: {files.tearsheet}")
-            typer.echo(f"comparison: {files.comparison_csv}")
+        if tearsheet is not None:
+            typer.echo(f"tearsheet: {tearsheet}")
+            typer.echo(f"comparison: {comparison_csv}")
