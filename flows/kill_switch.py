@@ -3,10 +3,10 @@ button with parameters), and when HALTED cancel open orders at the broker right 
 
 from __future__ import annotations
 
-from typing import Literal
-
 from prefect import flow, task
 from prefect.runtime import flow_run
+
+from stockflow.choices import TradingStateName
 
 
 @task(name="set-trading-state")
@@ -48,7 +48,7 @@ def cancel_orders_now(run_id: str) -> dict[str, object]:
 
 @flow(name="kill-switch", log_prints=True)
 def kill_switch_flow(
-    state: Literal["ACTIVE", "REDUCING", "HALTED"] = "HALTED", reason: str = "set from the Prefect UI"
+    state: TradingStateName = "HALTED", reason: str = "set from the Prefect UI"
 ) -> dict[str, object]:
     """Set the trading state (ACTIVE / REDUCING / HALTED) with a reason; HALTED also cancels open
     orders at the broker (a failure to reach the broker is logged; the state is set regardless)."""

@@ -27,3 +27,9 @@ MODEL_KINDS: tuple[ModelKind, ...] = get_args(ModelKind)
 #: them, manual asks a person for every one, hybrid asks for the uncertain or large ones.
 TradeMode = Literal["auto", "manual", "hybrid"]
 TRADE_MODES: tuple[TradeMode, ...] = get_args(TradeMode)
+
+#: The kill switch's states (``stockflow state set``, the kill-switch flow's ``state``; the enum
+#: :class:`stockflow.domain.orders.TradingState` has these values): ACTIVE trades, REDUCING only exits,
+#: HALTED sends nothing but cancels.
+TradingStateName = Literal["ACTIVE", "REDUCING", "HALTED"]
+TRADING_STATES: tuple[TradingStateName, ...] = get_args(TradingStateName)

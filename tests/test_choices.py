@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from stockflow.choices import HISTORICAL_SOURCES, MEMBER_KINDS, MODEL_KINDS, SOURCE_NAMES, TRADE_MODES
+from stockflow.choices import (
+    HISTORICAL_SOURCES,
+    MEMBER_KINDS,
+    MODEL_KINDS,
+    SOURCE_NAMES,
+    TRADE_MODES,
+    TRADING_STATES,
+)
 from stockflow.config.sections import DataSettings, ModelSettings, TradingSettings
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -69,3 +76,12 @@ def test_trade_modes_are_declared_once() -> None:
         TradingSettings(mode="yolo")  # type: ignore[arg-type]
     assert _param_choices(trade_flow, "mode") == set(TRADE_MODES)
     assert f"--mode {'|'.join(TRADE_MODES)}" in README
+
+
+def test_trading_states_are_declared_once() -> None:
+    from flows.kill_switch import kill_switch_flow
+    from stockflow.domain.orders import TradingState
+
+    assert [s.value for s in TradingState] == list(TRADING_STATES)
+    assert _param_choices(kill_switch_flow, "state") == set(TRADING_STATES)
+    assert f"stockflow state set {'|'.join(reversed(TRADING_STATES))}" in README

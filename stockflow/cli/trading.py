@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-_STATES = ("ACTIVE", "REDUCING", "HALTED")
+from stockflow.choices import TRADING_STATES
 
 
 def _engine() -> Any:
@@ -71,8 +71,8 @@ def register(app: typer.Typer) -> None:
         """Set the kill switch. HALTED refuses every new order; cancels still go through."""
         from stockflow.risk.state import set_state
 
-        if state.upper() not in _STATES:
-            raise typer.BadParameter(f"state must be one of {', '.join(_STATES)}, got {state!r}")
+        if state.upper() not in TRADING_STATES:
+            raise typer.BadParameter(f"state must be one of {', '.join(TRADING_STATES)}, got {state!r}")
         _, engine = _engine()
         info = set_state(engine, state.upper(), reason=reason, actor=by or _whoami())
         _print_state(info)
@@ -91,8 +91,8 @@ def register(app: typer.Typer) -> None:
         """Reset a tripped daily-loss breaker (records who and why) and set the state (ACTIVE)."""
         from stockflow.risk.state import reset_breaker
 
-        if state.upper() not in _STATES:
-            raise typer.BadParameter(f"state must be one of {', '.join(_STATES)}, got {state!r}")
+        if state.upper() not in TRADING_STATES:
+            raise typer.BadParameter(f"state must be one of {', '.join(TRADING_STATES)}, got {state!r}")
         _, engine = _engine()
         _print_state(reset_breaker(engine, actor=by or _whoami(), reason=reason, state=state.upper()))
 
