@@ -22,8 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from stockflow.db.engine import transaction
+from stockflow.db.models_pipeline import PortfolioSnapshot
+from stockflow.ops.reports import report_url, reports_base_url
 from stockflow.pipeline.store import load_signals
 
 if TYPE_CHECKING:
@@ -38,8 +41,6 @@ REPORTS_KEY = "trade-reports"
 
 def reports_url(settings: Settings, path: Path | str | None = None) -> str:
     """The reports server's URL of ``path`` (a file under ``settings.reports_dir``), or its index."""
-    from stockflow.ops.reports import report_url, reports_base_url
-
     # Callers pass paths relative to the working directory (reports_dir / ...): resolve them here.
     return reports_base_url(settings) + "/" if path is None else report_url(settings, Path(path).resolve())
 
@@ -54,11 +55,6 @@ def _fmt(v: Any, pattern: str = "{:,.2f}") -> str:
 
 
 def _last_snapshot(engine: Engine) -> dict[str, Any] | None:
-    from sqlalchemy import select
-
-    from stockflow.db.engine import transaction
-    from stockflow.db.models_pipeline import PortfolioSnapshot
-
     with transaction(engine) as s:
         snap = s.scalars(select(PortfolioSnapshot).order_by(PortfolioSnapshot.id.desc()).limit(1)).first()
         if snap is None:
