@@ -16,6 +16,11 @@ from prefect import flow
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
+from stockflow.backtest.service import fail_run, make_request, new_run_key, start_run
+from stockflow.compute.executor import open_executor
+from stockflow.config import load_settings
+from stockflow.db import get_engine, upgrade
+from stockflow.logs import get_logger
 from tasks.backtest import (
     compare_strategies,
     load_backtest_bars,
@@ -63,12 +68,6 @@ def backtest_flow(
         end: last session (default: settings backtest.end, else the latest stored bar).
         costs: slippage and commissions for the "costs on" runs (default: the paper broker's settings).
     """
-    from stockflow.backtest.service import fail_run, make_request, new_run_key, start_run
-    from stockflow.compute.executor import open_executor
-    from stockflow.config import load_settings
-    from stockflow.db import get_engine, upgrade
-    from stockflow.logs import get_logger
-
     settings = load_settings()
     request = make_request(
         settings,

@@ -17,7 +17,12 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from stockflow.choices import SourceName
-from stockflow.ingest import IngestReport
+from stockflow.config import load_settings
+from stockflow.crashed import mark_crashed_runs
+from stockflow.db import get_engine, upgrade
+from stockflow.ingest import IngestReport, begin_ingest, fail_ingest, resolve_window
+from stockflow.logs import get_logger
+from tasks.artifacts import publish_quarantine
 from tasks.ingest import fetch_task, publish_artifacts, publish_failure, store_task, validate_task
 
 
@@ -33,12 +38,6 @@ def ingest_flow(  # noqa: PLR0917 (flow parameters)
     replace: bool = False,
 ) -> IngestReport:
     """Ingest one batch (see the module docstring); returns the run's report."""
-    from stockflow.config import load_settings
-    from stockflow.crashed import mark_crashed_runs
-    from stockflow.db import get_engine, upgrade
-    from stockflow.ingest import begin_ingest, fail_ingest, resolve_window
-    from stockflow.logs import get_logger
-
     settings = load_settings()
     engine = get_engine(settings.db_url)
     upgrade(engine)
@@ -79,8 +78,6 @@ def ingest_flow(  # noqa: PLR0917 (flow parameters)
         raise
     publish_artifacts(settings, report)
     if report.rows_quarantined:  # the rows kept out, as a person reads them (issue 11)
-        from tasks.artifacts import publish_quarantine
-
         publish_quarantine(engine, run_id)
     for line in report.lines():
         get_logger().info(line)

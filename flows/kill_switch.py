@@ -6,16 +6,18 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.runtime import flow_run
 
+from stockflow.brokers import make_broker
 from stockflow.choices import TradingStateName
+from stockflow.config import load_settings
+from stockflow.db import get_engine, upgrade
+from stockflow.execution.halt import cancel_open_orders
+from stockflow.ops.notify import emit_halted
+from stockflow.risk.state import set_state
 
 
 @task(name="set-trading-state")
 def set_trading_state(state: str, reason: str, actor: str) -> dict[str, object]:
     """Persist the state; refuses to leave HALTED while the daily-loss breaker is tripped."""
-    from stockflow.config import load_settings
-    from stockflow.db import get_engine, upgrade
-    from stockflow.risk.state import set_state
-
     settings = load_settings()
     engine = get_engine(settings.db_url)
     upgrade(engine)
@@ -31,11 +33,6 @@ def set_trading_state(state: str, reason: str, actor: str) -> dict[str, object]:
 @task(name="cancel-open-orders")
 def cancel_orders_now(run_id: str) -> dict[str, object]:
     """Cancel open orders (protective stops stay) so that HALTED takes effect at once."""
-    from stockflow.brokers import make_broker
-    from stockflow.config import load_settings
-    from stockflow.db import get_engine
-    from stockflow.execution.halt import cancel_open_orders
-
     settings = load_settings()
     engine = get_engine(settings.db_url)
     report = cancel_open_orders(engine, make_broker(settings, engine), run_id=run_id)
@@ -55,8 +52,6 @@ def kill_switch_flow(
     run_name = flow_run.get_name() or "kill-switch"
     out = set_trading_state(state, reason, actor=f"prefect:{run_name}")
     if state == "HALTED":
-        from stockflow.ops.notify import emit_halted
-
         emit_halted(reason=reason, actor=f"kill switch (prefect:{run_name})")
         print("HALTED: cancelling open orders at the broker now (protective stops stay)")
         try:

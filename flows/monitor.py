@@ -16,16 +16,15 @@ from typing import Any
 from prefect import flow
 from prefect.states import Cancelled, State
 
+from stockflow.config import load_settings
+from stockflow.db import get_engine, upgrade
+from stockflow.ml.registry import NoChampionError
 from tasks.ml import drift_summary, monitor_drift, publish_drift_artifacts
 
 
 @flow(name="monitor", retries=0, validate_parameters=True)
 def monitor_flow(symbols: list[str] | None = None) -> dict[str, Any] | State:
     """Check drift for ``symbols`` (default: the configured universe, else the champion's)."""
-    from stockflow.config import load_settings
-    from stockflow.db import get_engine, upgrade
-    from stockflow.ml.registry import NoChampionError
-
     settings = load_settings()
     engine = get_engine(settings.db_url)
     upgrade(engine)

@@ -15,6 +15,10 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from stockflow.choices import ModelKind
+from stockflow.compute.executor import open_executor
+from stockflow.config import load_settings
+from stockflow.db import get_engine, upgrade
+from stockflow.ml.retrain import fail_run, resolve_kinds, start_run
 from tasks.compute import fold_runner
 from tasks.ml import (
     evaluate_challengers,
@@ -33,11 +37,6 @@ def retrain_flow(
     kinds: list[ModelKind] | None = None,
 ) -> dict[str, Any]:
     """Retrain and maybe promote (see the module docstring); returns a summary with the decision's reason."""
-    from stockflow.compute.executor import open_executor
-    from stockflow.config import load_settings
-    from stockflow.db import get_engine, upgrade
-    from stockflow.ml.retrain import fail_run, resolve_kinds, start_run
-
     settings = load_settings()
     engine = get_engine(settings.db_url)
     upgrade(engine)

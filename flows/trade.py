@@ -23,9 +23,24 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
 from flows.ingest import ingest_flow
+from flows.retrain import retrain_flow
+from stockflow.brokers import make_broker
 from stockflow.choices import SourceName, TradeMode
+from stockflow.config import load_settings
+from stockflow.db import get_engine, upgrade
+from stockflow.execution import TradingLockedError, run_lock
 from stockflow.logs import get_logger
-from stockflow.pipeline.outcomes import TradeSummary
+from stockflow.pipeline.model_choice import choose_or_train
+from stockflow.pipeline.outcomes import TradeSummary, final_summary, outcome_of, run_failed, stop_row
+from stockflow.pipeline.pause import grace_seconds
+from stockflow.pipeline.plan import run_key
+from stockflow.pipeline.session import resolve_symbols, stored_symbols
+from stockflow.pipeline.trade_records import (
+    abandon_stale_approvals,
+    load_signals,
+    start_trade_run,
+    update_trade_run,
+)
 from tasks import trading as t
 
 
@@ -40,14 +55,6 @@ def trade_flow(
     orders; manual asks a person for every order; hybrid asks for orders whose P(outperform) is in the
     approval band or whose notional is large. ``symbols`` (empty: every symbol the source holds) and
     ``source`` default to the settings; ``as_of`` pins the expected session (historical sources)."""
-    from stockflow.config import load_settings
-    from stockflow.db import get_engine, upgrade
-    from stockflow.execution import TradingLockedError, run_lock
-    from stockflow.pipeline.outcomes import run_failed
-    from stockflow.pipeline.pause import grace_seconds
-    from stockflow.pipeline.session import resolve_symbols
-    from stockflow.pipeline.trade_records import abandon_stale_approvals, start_trade_run
-
     base = load_settings()
     syms, src = resolve_symbols(base, symbols), source or base.data.source
     settings = base.model_copy(update={"data": base.data.model_copy(update={"symbols": syms, "source": src})})
@@ -79,8 +86,6 @@ def trade_flow(
 
 
 def _finish(settings: Any, engine: Any, summary: TradeSummary, *, status: str) -> dict[str, Any]:
-    from stockflow.pipeline.trade_records import update_trade_run
-
     data = summary.as_dict()
     update_trade_run(engine, summary.trade_run_id, status=status, message=summary.message, summary=data)
     try:
@@ -93,12 +98,6 @@ def _finish(settings: Any, engine: Any, summary: TradeSummary, *, status: str) -
 def _run(
     settings: Any, engine: Any, s: TradeSummary, *, mode: str, source: SourceName, as_of: Any, lock: Any
 ) -> State[Any]:
-    from stockflow.pipeline.model_choice import choose_or_train
-    from stockflow.pipeline.outcomes import final_summary, outcome_of, stop_row
-    from stockflow.pipeline.plan import run_key
-    from stockflow.pipeline.session import stored_symbols
-    from stockflow.pipeline.trade_records import load_signals, update_trade_run
-
     # The ingest flow as a subflow: fetch, Great Expectations validation, store and quarantine.
     report = ingest_flow(source=source, symbols=list(s.symbols) or None)
     syms = list(s.symbols) or stored_symbols(engine, report.symbols_ok)
@@ -150,16 +149,12 @@ def _run(
 
 
 def _broker(settings: Any, engine: Any) -> Any:
-    from stockflow.brokers import make_broker
-
     return make_broker(settings, engine)
 
 
 def _retrain(symbols: list[str], end: dt.date) -> str | None:
     """Train with the retrain flow (a subflow of this run) on bars up to ``end``; returns why it
     failed, or None."""
-    from flows.retrain import retrain_flow
-
     try:
         retrain_flow(symbols=symbols, end=end)
     except Exception as err:  # the trade run goes on without a model and says why

@@ -8,9 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from prefect import task
+from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from stockflow.backtest.config import BacktestConfig
+from stockflow.backtest.runner import run_comparison
+from stockflow.backtest.service import finish_run, load_universe, report_dir
+from stockflow.backtest.tearsheet import format_table, write_reports
+from stockflow.compute.backtest import parallel_compare
 from stockflow.logs import get_logger
+from stockflow.ops.reports import report_url
+from tasks.compute import backtest_strategy
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -31,8 +39,6 @@ def load_backtest_bars(
     settings: Settings, engine: Engine, request: BacktestRequest
 ) -> tuple[pl.DataFrame, dt.date, dt.date]:
     """Bars of the universe with the history the strategies need, and the resolved window."""
-    from stockflow.backtest.service import load_universe
-
     bars, start, end = load_universe(settings, engine, request)
     get_logger().info(
         "backtest bars: %d rows, %d symbols, window %s .. %s",
@@ -54,13 +60,8 @@ def compare_strategies(
 ) -> Comparison:
     """Signals of every strategy, then backtests with costs on and off: here, in one task, or with a
     distributed ``executor`` (stockflow.compute) one ``backtest-strategy`` task per strategy."""
-    from stockflow.backtest.runner import run_comparison
-
     compare_fn = None
     if executor is not None and executor.distributed:
-        from stockflow.compute.backtest import parallel_compare
-        from tasks.compute import backtest_strategy
-
         compare_fn = parallel_compare(executor, backtest_strategy)
     comp = run_comparison(
         bars,
@@ -86,9 +87,6 @@ def write_backtest_reports(
     settings: Settings, comparison: Comparison, *, run_key: str, start: dt.date, end: dt.date, n_symbols: int
 ) -> ReportFiles:
     """Tearsheet HTML, PNGs and CSVs under ``reports_dir/backtests/<run_key>``."""
-    from stockflow.backtest.service import report_dir
-    from stockflow.backtest.tearsheet import write_reports
-
     subtitle = (
         f"{n_symbols} symbols, {start} .. {end}; costs: {comparison.costs.slippage_bps:g} bps slippage, "
         f"{comparison.costs.commission_per_share:g}/share, {comparison.costs.commission_per_order:g}/order, "
@@ -112,9 +110,6 @@ def record_backtest_run(
     files: ReportFiles | None,
 ) -> None:
     """Store metrics and report paths in ``backtest_runs``."""
-    from stockflow.backtest.config import BacktestConfig
-    from stockflow.backtest.service import finish_run
-
     finish_run(
         engine,
         run_key,
@@ -132,11 +127,6 @@ def publish_backtest_artifacts(
     settings: Settings, comparison: Comparison, files: ReportFiles, *, run_key: str
 ) -> dict[str, Any]:
     """The comparison as a table artifact and the tearsheet as a link artifact (stable keys)."""
-    from prefect.artifacts import create_link_artifact, create_table_artifact
-
-    from stockflow.backtest.tearsheet import format_table
-    from stockflow.ops.reports import report_url
-
     rows = format_table(comparison.table())
     create_table_artifact(
         table=rows,

@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from stockflow.compute.backtest import run_strategy
 from stockflow.compute.walkforward import UnitRunner, run_unit
+from stockflow.ml.retrain import serial_runner
 
 if TYPE_CHECKING:
     from stockflow.compute.executor import Executor
@@ -30,6 +31,4 @@ backtest_strategy = task(name="backtest-strategy", task_run_name="backtest {name
 def fold_runner(executor: Executor) -> Any:
     """The walk-forward runner of an executor: today's serial loop in process, one task per (kind, fold)
     on a cluster."""
-    from stockflow.ml.retrain import serial_runner
-
     return UnitRunner(executor, walk_forward_unit) if executor.distributed else serial_runner

@@ -16,6 +16,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
+from stockflow.errors import RetryableError
+from stockflow.ingest import fetch_stage, store_stage, validate_stage
+from stockflow.ops.reports import report_url
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -28,8 +32,6 @@ DOCS_KEY = "data-docs"
 
 
 def _retry_on_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
-    from stockflow.errors import RetryableError
-
     try:
         state.result()
     except RetryableError:
@@ -61,8 +63,6 @@ def fetch_task(
 ) -> Batch:
     """Fetch from the source and keep only bars newer than what is stored, plus the re-read window from
     ``since`` (reads only; retried)."""
-    from stockflow.ingest import fetch_stage
-
     return fetch_stage(
         settings,
         engine,
@@ -80,8 +80,6 @@ def fetch_task(
 @task(name="validate-bars", cache_policy=NO_CACHE)
 def validate_task(settings: Settings, batch: Batch) -> ValidationOutcome | None:
     """One Great Expectations checkpoint over the whole new batch; writes the Data Docs."""
-    from stockflow.ingest import validate_stage
-
     return validate_stage(settings, batch)
 
 
@@ -91,15 +89,11 @@ def store_task(
 ) -> IngestReport:
     """Store bars, quarantine flags and rows, and the validation summary in one transaction; fail loudly
     when the quarantined share passes the threshold."""
-    from stockflow.ingest import store_stage
-
     return store_stage(settings, engine, batch, outcome)
 
 
 def publish_artifacts(settings: Settings, report: IngestReport) -> None:
     """The run's markdown summary and a link to its Data Docs page (stable keys, so the UI shows history)."""
-    from stockflow.ops.reports import report_url
-
     create_markdown_artifact(
         key=SUMMARY_KEY,
         markdown=report.to_markdown(settings),

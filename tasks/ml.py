@@ -14,8 +14,14 @@ from typing import TYPE_CHECKING, Any
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+from prefect.deployments import run_deployment
 
+from models.cards import metrics_rows, retrain_markdown
 from stockflow.logs import get_logger
+from stockflow.ml.drift import run_drift
+from stockflow.ml.retrain import evaluate, finalize, prepare_data, serial_runner
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -39,8 +45,6 @@ def prepare_training_data(
     end: dt.date | None = None,
 ) -> PreparedData:
     """Bars -> features -> walk-forward folds for the chosen universe and window."""
-    from stockflow.ml.retrain import prepare_data
-
     data = prepare_data(settings, engine, symbols=symbols, start=start, end=end)
     get_logger().info(
         "training data: %d symbols, %d rows, %d folds; skipped %s",
@@ -60,8 +64,6 @@ def evaluate_challengers(
     """Walk-forward scores of challengers, the champion's recipe, baselines and the shuffled control
     on the same folds (folds are independent and seeded), and the promotion decision. ``runner`` scores
     the folds (default: one after the other here; tasks.compute.fold_runner: one task per kind and fold)."""
-    from stockflow.ml.retrain import evaluate, serial_runner
-
     return evaluate(settings, engine, data, kinds, runner or serial_runner)
 
 
@@ -70,8 +72,6 @@ def train_register_promote(
     settings: Settings, engine: Engine, data: PreparedData, evaluation: Evaluation, run_id: int
 ) -> RetrainReport:
     """Final models on the latest window, saved and registered; the candidate promoted when decided."""
-    from stockflow.ml.retrain import finalize
-
     return finalize(settings, engine, data, evaluation, run_id)
 
 
@@ -98,8 +98,6 @@ def retrain_summary(report: RetrainReport) -> dict[str, Any]:
 @task(name="publish-retrain-artifacts", cache_policy=NO_CACHE)
 def publish_retrain_artifacts(report: RetrainReport) -> dict[str, str]:
     """Table of out-of-sample metrics (models, control, baselines) and the markdown model card."""
-    from models.cards import metrics_rows, retrain_markdown
-
     table_id = create_table_artifact(
         table=metrics_rows(report.table),
         key=RETRAIN_METRICS_KEY,
@@ -128,10 +126,6 @@ def request_retrain_deployment() -> str:
 
     Returns what happened, for the drift report: the flow run id, or why none was started.
     """
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
-    from prefect.deployments import run_deployment
-
     with get_client(sync_client=True) as client:
         deps = client.read_deployments(flow_filter=FlowFilter(name=FlowFilterName(any_=["retrain"])), limit=1)
     if not deps:
@@ -149,8 +143,6 @@ def monitor_drift(
 ) -> DriftResult:
     """Evidently drift of recent features and predictions vs the champion's reference; stored, HTML
     saved; above the threshold the ``retrain`` deployment is started (when ``request``)."""
-    from stockflow.ml.drift import run_drift
-
     return run_drift(
         settings, engine, symbols, request_retrain=request_retrain_deployment if request else None
     )

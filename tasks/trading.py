@@ -18,7 +18,33 @@ from typing import TYPE_CHECKING, Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from stockflow.db.base import utcnow
+from stockflow.execution import await_orders, execute_orders, reconcile, start_of_run
+from stockflow.execution.fills import ledger_fills
+from stockflow.execution.pnl import broker_baseline
+from stockflow.features import FEATURE_COLUMNS
 from stockflow.logs import get_logger
+from stockflow.ops.notify import emit_halted
+from stockflow.ops.reports import report_url
+from stockflow.pipeline.approval_stage import run_approval
+from stockflow.pipeline.market import feature_rows, history_start, latest_prices, read_market
+from stockflow.pipeline.model_choice import choose_model, model_importances, predict_for
+from stockflow.pipeline.outcomes import held_quantities, log_plan, result_status
+from stockflow.pipeline.plan import plan_orders, revalidate
+from stockflow.pipeline.portfolio import (
+    build_snapshot,
+    equity_history,
+    plot_equity_curve,
+    save_snapshot,
+)
+from stockflow.pipeline.report import trade_artifacts
+from stockflow.pipeline.session import check_session
+from stockflow.pipeline.signals import SignalStatus, book_signals, feature_drivers
+from stockflow.pipeline.trade_records import save_signals, set_signal_status, update_trade_run
+from stockflow.portfolio import BookRules, Score, orders_for, target_book
+from stockflow.risk.decisions import record_decisions
+from stockflow.risk.state import get_state
+from tasks.artifacts import publish_approval, publish_trade
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -62,9 +88,6 @@ def check_session_task(
     engine: Engine, symbols: list[str], *, source: str, as_of: dt.date | None
 ) -> SessionCheck:
     """The stale-session guard: which session the run expects and which symbols have it."""
-    from stockflow.db.base import utcnow
-    from stockflow.pipeline.session import check_session
-
     sc = check_session(engine, symbols, source=source, as_of=as_of, now=utcnow())
     (get_logger().info if sc.ok else get_logger().error)(sc.message)
     return sc
@@ -74,8 +97,6 @@ def check_session_task(
 def market_task(ctx: RunContext, symbols: list[str]) -> MarketView:
     """Read the market once: the bars of the universe and the holdings from the earliest session any
     stage needs (the paper broker's last processed session; the features' history) to the session."""
-    from stockflow.pipeline.market import history_start, read_market
-
     broker, session = ctx.broker, ctx.session
     start = history_start(ctx.settings, session, 260)
     last = getattr(broker, "last_session", None)  # every session since the paper broker's last one
@@ -96,8 +117,6 @@ def market_task(ctx: RunContext, symbols: list[str]) -> MarketView:
 @task(name="start-of-run", tags=[TRADING_TAG], cache_policy=NO_CACHE)
 def start_of_run_task(ctx: RunContext, market: MarketView) -> StartOfRun:
     """Paper broker fills working orders at the new bars' open; reconcile; daily-loss breaker; stops."""
-    from stockflow.execution import start_of_run
-
     last = getattr(ctx.broker, "last_session", None)
     start = last if isinstance(last, dt.date) else market.session - dt.timedelta(days=10)
     sor = start_of_run(
@@ -113,8 +132,6 @@ def start_of_run_task(ctx: RunContext, market: MarketView) -> StartOfRun:
     for s in sor.stops:
         log.info(f"stop {s.symbol}: {s.action} at {s.stop_price}")
     if sor.breaker.newly_tripped:  # Prefect automations tell a person (issue 11)
-        from stockflow.ops.notify import emit_halted
-
         emit_halted(reason=sor.state.breaker_detail, actor="daily-loss breaker")
     return sor
 
@@ -122,8 +139,6 @@ def start_of_run_task(ctx: RunContext, market: MarketView) -> StartOfRun:
 @task(name="choose-model", cache_policy=NO_CACHE)
 def choose_model_task(settings: Settings, engine: Engine, *, trained_now: bool = False) -> ModelChoice:
     """The champion (or, opted in for demos, the best challenger), or why there is none."""
-    from stockflow.pipeline.model_choice import choose_model
-
     choice = choose_model(settings, engine, trained_now=trained_now)
     (get_logger().info if choice.entry else get_logger().warning)(choice.message)
     return choice
@@ -143,13 +158,6 @@ class BookStage:
 def book_task(ctx: RunContext, choice: ModelChoice, market: MarketView, sor: StartOfRun) -> BookStage:
     """Predictions of the chosen model (stored) -> top-k target book sized by the risk rules -> the
     orders that reach it (exits first) -> signals, with drivers for the symbols that get an order."""
-    from stockflow.features import FEATURE_COLUMNS
-    from stockflow.pipeline.market import feature_rows
-    from stockflow.pipeline.model_choice import model_importances, predict_for
-    from stockflow.pipeline.outcomes import held_quantities
-    from stockflow.pipeline.signals import book_signals, feature_drivers
-    from stockflow.portfolio import BookRules, Score, orders_for, target_book
-
     log, settings = get_logger(), ctx.settings
     preds, skipped, model = predict_for(settings, ctx.engine, choice, market)
     for sym, why in sorted(skipped.items())[:20]:
@@ -194,12 +202,6 @@ def book_task(ctx: RunContext, choice: ModelChoice, market: MarketView, sor: Sta
 def risk_task(ctx: RunContext, stage: BookStage, sor: StartOfRun, market: MarketView) -> Plan:
     """Risk decides every order of the book (decisions stored with reason codes), the mode routes the
     approved ones; every signal is stored with its route and fate so far."""
-    from stockflow.pipeline.outcomes import log_plan
-    from stockflow.pipeline.plan import plan_orders
-    from stockflow.pipeline.signals import SignalStatus
-    from stockflow.pipeline.trade_records import save_signals
-    from stockflow.risk.decisions import record_decisions
-
     plan = plan_orders(
         stage.orders,
         stage.signals,
@@ -227,10 +229,6 @@ def risk_task(ctx: RunContext, stage: BookStage, sor: StartOfRun, market: Market
 def execute_task(ctx: RunContext, planned: Sequence[Any]) -> list[ExecutionResult]:
     """Send the orders idempotently (client order id written before the POST); wait for fills where the
     broker fills during the session; record each signal's fate."""
-    from stockflow.execution import await_orders, execute_orders
-    from stockflow.pipeline.outcomes import result_status
-    from stockflow.pipeline.trade_records import set_signal_status
-
     if not planned:
         return []
     engine, broker, run_id, settings = ctx.engine, ctx.broker, ctx.run_id, ctx.settings
@@ -277,14 +275,6 @@ def approval_round(
 ) -> ApprovalRound:
     """Pause for a person (in the flow itself: a pause cannot happen inside a task), reconcile, check
     the approved orders again with prices re-read (nothing else is), and send what still holds."""
-    from stockflow.pipeline.approval_stage import run_approval
-    from stockflow.pipeline.market import latest_prices
-    from stockflow.pipeline.plan import revalidate
-    from stockflow.pipeline.signals import SignalStatus
-    from stockflow.pipeline.trade_records import set_signal_status, update_trade_run
-    from stockflow.risk.state import get_state
-    from tasks.artifacts import publish_approval
-
     settings, engine, broker, session_check = ctx.settings, ctx.engine, ctx.broker, ctx.session_check
     clock_then = broker.clock().session
     update_trade_run(engine, ctx.trade_run_id, status="awaiting_approval")
@@ -340,24 +330,12 @@ def approval_round(
 @task(name="reconcile", tags=[TRADING_TAG], cache_policy=NO_CACHE)
 def reconcile_task(ctx: RunContext) -> ReconcileReport:
     """Reconcile account, positions and open orders with the broker (after a resume, and at the end)."""
-    from stockflow.execution import reconcile
-
     return reconcile(ctx.engine, ctx.broker, run_id=ctx.run_id)
 
 
 @task(name="portfolio-snapshot", cache_policy=NO_CACHE)
 def snapshot_task(ctx: RunContext) -> dict[str, Any]:
     """Snapshot account, positions and performance metrics for the session; draw the equity curve."""
-    from stockflow.execution.fills import ledger_fills
-    from stockflow.execution.pnl import broker_baseline
-    from stockflow.ops.reports import report_url
-    from stockflow.pipeline.portfolio import (
-        build_snapshot,
-        equity_history,
-        plot_equity_curve,
-        save_snapshot,
-    )
-
     settings, engine, broker = ctx.settings, ctx.engine, ctx.broker
     account = broker.account()
     history = equity_history(engine, broker.name)
@@ -403,7 +381,4 @@ def publish_task(
     settings: Settings, engine: Engine, *, trade_run_id: int, summary: dict[str, Any]
 ) -> dict[str, str]:
     """Publish the run's artifacts under stable keys (see ``stockflow.pipeline.report``)."""
-    from stockflow.pipeline.report import trade_artifacts
-    from tasks.artifacts import publish_trade
-
     return publish_trade(trade_artifacts(settings, engine, trade_run_id=trade_run_id, summary=summary))

@@ -9,10 +9,24 @@ It talks to the Prefect API on purpose: a paused run is answered only through Pr
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.exceptions import FlowPauseTimeout, NotPausedError, ObjectNotFound
+from prefect.flow_runs import resume_flow_run
+from prefect.input.actions import read_flow_run_input
 
 from stockflow.pipeline.approval import (
     ApprovalError,
@@ -48,8 +62,6 @@ def _parse_id(run_id: str) -> uuid.UUID:
 
 
 def _form_of(flow_run: Any) -> PausedRun:
-    from prefect.input.actions import read_flow_run_input
-
     state = flow_run.state
     keyset = state.state_details.run_input_keyset if state is not None else None
     if not keyset:
@@ -85,16 +97,6 @@ def _form_of(flow_run: Any) -> PausedRun:
 
 def list_paused_runs(limit: int = 50) -> list[PausedRun]:
     """Trade runs paused for approval on the configured Prefect API, oldest first."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowFilter,
-        FlowFilterName,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(any_=[TRADE_FLOW_NAME])),
@@ -114,9 +116,6 @@ def list_paused_runs(limit: int = 50) -> list[PausedRun]:
 
 def read_paused_run(run_id: str) -> PausedRun:
     """The paused trade run ``run_id``; :class:`ApprovalError` when it does not exist or is not paused."""
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
-
     rid = _parse_id(run_id)
     with get_client(sync_client=True) as client:
         try:
@@ -134,8 +133,6 @@ def read_paused_run(run_id: str) -> PausedRun:
 def wait_until_paused(run_id: str, timeout_s: float) -> PausedRun:
     """The paused run ``run_id``, waiting up to ``timeout_s`` for it to reach its pause (a plan is
     stored a moment before the run pauses)."""
-    import time
-
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -163,9 +160,6 @@ def send_approval(
     ``wait_s`` waits that long for a run that is about to pause (the terminal approver of ``stockflow
     run`` sees the stored plan a moment before the pause).
     """
-    from prefect.exceptions import FlowPauseTimeout, NotPausedError
-    from prefect.flow_runs import resume_flow_run
-
     run = wait_until_paused(run_id, wait_s) if wait_s > 0 else read_paused_run(run_id)
     answer = build_answer(
         run.symbols, run.plan_hash, approve=approve, reject=reject, note=note, expected_hash=plan_hash

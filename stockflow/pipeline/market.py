@@ -19,6 +19,7 @@ import polars as pl
 from sqlalchemy import Engine
 
 from stockflow.domain.orders import to_decimal
+from stockflow.features import build_features, required_history
 from stockflow.store.bars import load_bars
 
 if TYPE_CHECKING:
@@ -48,8 +49,6 @@ class MarketView:
 def history_start(settings: Settings, expected: dt.date, extra_rows: int = 0) -> dt.date:
     """A first session that leaves enough bars for stable features on ``expected`` (calendar days with
     a margin for weekends and holidays)."""
-    from stockflow.features import required_history
-
     rows = required_history(settings.features) + extra_rows
     return expected - dt.timedelta(days=math.ceil(rows * 1.5) + 10)
 
@@ -91,8 +90,6 @@ def latest_prices(engine: Engine, symbols: Sequence[str], expected: dt.date) -> 
 
 def feature_rows(settings: Settings, market: MarketView, symbols: Sequence[str]) -> pl.DataFrame:
     """Features of ``symbols`` from the view's bars (for the orders' drivers), outside the warm-up."""
-    from stockflow.features import build_features
-
     bars = market.bars.filter(pl.col("symbol").is_in(list(symbols))) if symbols else pl.DataFrame()
     if bars.is_empty():
         return bars

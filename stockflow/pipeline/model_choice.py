@@ -12,7 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
+from models.base import read_card
 from stockflow.logs import get_logger
+from stockflow.ml import registry
+from stockflow.ml.predict import run_predict
+from stockflow.ml.retrain_records import latest_retrain
 
 if TYPE_CHECKING:
     from stockflow.config import Settings
@@ -32,9 +36,6 @@ class ModelChoice:
 
 def no_model_message(engine: Engine) -> str:
     """Why there is no champion and what a person can do about it."""
-    from stockflow.ml import registry
-    from stockflow.ml.retrain_records import latest_retrain
-
     models = registry.list_models(engine, limit=5)
     run = latest_retrain(engine)
     if not models:
@@ -61,8 +62,6 @@ def choose_model(settings: Settings, engine: Engine, *, trained_now: bool = Fals
     """The champion; with ``trading.signal_source = best_challenger`` (demo/test opt-in) the best model
     of the latest retrain, even when a champion exists (``make run`` may promote one; a demo setting that
     is silently ignored then would never show the approval path), and every message says so."""
-    from stockflow.ml import registry
-
     champ = registry.champion(engine)
     if settings.trading.signal_source == "best_challenger":
         best = registry.best_challenger(engine)
@@ -103,8 +102,6 @@ def choose_or_train(
 
 def never_trained(engine: Engine) -> bool:
     """True when the registry holds no model at all."""
-    from stockflow.ml import registry
-
     return not registry.list_models(engine, limit=1)
 
 
@@ -112,8 +109,6 @@ def model_importances(entry: ModelEntry | None) -> dict[str, float]:
     """Feature importances from the model's card, when it has them."""
     if entry is None:
         return {}
-    from models.base import read_card
-
     try:
         card = read_card(Path(entry.artifact_path))
     except Exception:
@@ -132,8 +127,6 @@ def predict_for(
     """Predictions of the chosen model for the market's session over its symbols, from the bars the run
     already read (stored idempotently by the models area's ``run_predict``), the symbols it could not
     score, with why, and the loaded model (to explain its predictions; None without a model)."""
-    from stockflow.ml.predict import run_predict
-
     if choice.entry is None:
         return [], {}, None
     version = None if choice.source == "champion" else choice.entry.version

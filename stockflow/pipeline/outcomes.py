@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from stockflow.domain.orders import OrderStatus, Position
 from stockflow.logs import get_logger
 from stockflow.pipeline.signals import SignalStatus
+from stockflow.pipeline.trade_records import load_signals, set_signal_status, update_trade_run
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -253,8 +254,6 @@ def final_summary(
 
 def run_failed(engine: Engine, trade_run_id: int, err: BaseException) -> None:
     """A run stopped by an error: its undecided signals are cancelled and the run marked failed."""
-    from stockflow.pipeline.trade_records import load_signals, set_signal_status, update_trade_run
-
     pending = [s.symbol for s in load_signals(engine, trade_run_id) if s.status in ("pending", "approved")]
     set_signal_status(
         engine,

@@ -20,6 +20,10 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from prefect.context import FlowRunContext
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run, resume_flow_run
+
 from stockflow.logs import get_logger
 from stockflow.pipeline.approval import Answer, ApprovalInput, expiry_answer, read_answer
 
@@ -53,10 +57,6 @@ def wait_for_approval(
     Must run inside a flow run. ``watchdog=False`` leaves only Prefect's timeout (used to test the
     backstop path).
     """
-    from prefect.context import FlowRunContext
-    from prefect.exceptions import FlowPauseTimeout
-    from prefect.flow_runs import pause_flow_run, resume_flow_run
-
     ctx = FlowRunContext.get()
     if ctx is None or ctx.flow_run is None:
         raise RuntimeError("wait_for_approval must be called inside a flow run")

@@ -16,6 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -211,11 +213,7 @@ def plot_equity_curve(
 
     The PNG is drawn with matplotlib (Agg, no display needed); the page needs no network.
     """
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out_dir.mkdir(parents=True, exist_ok=True)
     pts = sorted(history)
     fig, (ax, ax_dd) = plt.subplots(

@@ -21,8 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from stockflow.db.engine import transaction
+from stockflow.db.models_pipeline import PortfolioSnapshot
 from stockflow.ops.reports import report_url
 from stockflow.pipeline.trade_records import load_signals
 
@@ -46,11 +48,6 @@ def _fmt(v: Any, pattern: str = "{:,.2f}") -> str:
 
 
 def _last_snapshot(engine: Engine) -> dict[str, Any] | None:
-    from sqlalchemy import select
-
-    from stockflow.db.engine import transaction
-    from stockflow.db.models_pipeline import PortfolioSnapshot
-
     with transaction(engine) as s:
         snap = s.scalars(select(PortfolioSnapshot).order_by(PortfolioSnapshot.id.desc()).limit(1)).first()
         if snap is None:

@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
 import polars as pl
+
+from stockflow.logs import get_logger
 
 if TYPE_CHECKING:
     from stockflow.portfolio.construct import TargetBook
@@ -137,8 +140,6 @@ def model_drivers(model: object, features: pl.DataFrame, *, top: int = 3) -> dic
     """The model's own top ``top`` attributions for each symbol's last row of ``features`` (symbol,
     session, features...), by its ``explain`` method (module docstring). The rows before the last give
     sequence models their window. Raises when the model has no ``explain`` or lacks a feature."""
-    import numpy as np
-
     names: list[str] = list(getattr(model, "feature_names"))  # noqa: B009
     frame = features.sort(["symbol", "session"])
     X = frame.select([pl.col(c).cast(pl.Float64) for c in names]).to_numpy().astype(np.float64)
@@ -177,8 +178,6 @@ def feature_drivers(
         try:
             return model_drivers(model, features, top=top)
         except Exception as err:  # a readable fallback beats no "why"; the log says which was used
-            from stockflow.logs import get_logger
-
             get_logger().warning(
                 f"drivers: the model could not explain these rows ({type(err).__name__}: {err}); "
                 "showing feature z-scores instead"

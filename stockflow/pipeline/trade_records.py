@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
+from stockflow.crashed import claim_run
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
 from stockflow.db.models_pipeline import ApprovalRequest, SignalRow, TradeRun
@@ -44,9 +45,7 @@ def start_trade_run(engine: Engine, *, flow_run_id: str | None, mode: str, signa
         )
         s.add(row)
         s.flush()
-        from stockflow.crashed import claim_run  # (issue 12) owner recorded: a dead run is marked crashed
-
-        claim_run(s, "trade", int(row.id), flow_run_id)
+        claim_run(s, "trade", int(row.id), flow_run_id)  # (issue 12) a dead run is marked crashed
         return int(row.id)
 
 
