@@ -280,6 +280,7 @@ def approval_round(
     from stockflow.pipeline.approval_stage import run_approval
     from stockflow.pipeline.market import latest_prices
     from stockflow.pipeline.plan import revalidate
+    from stockflow.pipeline.report import reports_url
     from stockflow.pipeline.signals import SignalStatus
     from stockflow.pipeline.store import set_signal_status, update_trade_run
     from stockflow.risk.state import get_state
@@ -297,6 +298,7 @@ def approval_round(
         poll_s=settings.trading.approval_poll_s,
         run_label=f"{ctx.mode} mode, session {ctx.session}"
         + (" - DEMO: best challenger, not a champion" if demo else ""),
+        book_url=reports_url(settings),
     )
     lock.renew()
     refused = list(approval.refused)

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from stockflow.db.base import utcnow
 from stockflow.logs import get_logger
 from stockflow.ops.notify import emit_approval_requested
-from stockflow.pipeline.approval import approval_form, plan_hash, plan_markdown
+from stockflow.pipeline.approval import approval_form, form_markdown, plan_hash, plan_markdown
 from stockflow.pipeline.pause import grace_seconds, wait_for_approval
 from stockflow.pipeline.plan import PlannedOrder, Refusal
 from stockflow.pipeline.signals import SignalStatus
@@ -65,8 +65,11 @@ def run_approval(
     poll_s: int,
     run_label: str = "",
     watchdog: bool = True,
+    book_url: str = "",
 ) -> ApprovalResult:
-    """Pause the current flow run until a person decides on ``planned`` (see the module docstring)."""
+    """Pause the current flow run until a person decides on ``planned`` (see the module docstring).
+    The form shows the plan one line per order (:func:`form_markdown`, linking ``book_url``); the
+    artifact and the stored request hold the full table (:func:`plan_markdown`)."""
     log = get_logger()
     orders = [p.proposed for p in planned]
     h = plan_hash(orders)
@@ -97,7 +100,16 @@ def run_approval(
         f"approve in the UI or: stockflow approve {flow_run_id} "
         f"--approve {','.join(o.symbol for o in orders)}"
     )
-    form = approval_form(orders, h, md)
+    shown = form_markdown(
+        orders,
+        h,
+        deadline=deadline,
+        equity=equity,
+        run_label=run_label,
+        flow_run_id=flow_run_id,
+        book_url=book_url,
+    )
+    form = approval_form(orders, h, shown)
     outcome = wait_for_approval(
         form,
         plan_hash=h,
