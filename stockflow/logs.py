@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -57,5 +59,41 @@ class Progress:
     def finish(self) -> str:
         """Log and return the final line."""
         msg = self.line()
+        self.log.info(msg)
+        return msg
+
+
+class Stages:
+    """Says, for a run a person waits on, which stage it is in and how long each took: one line when a
+    stage starts (``monitor 2/5: building the current window (3.1s so far)``), one when it ends
+    (``monitor 2/5 done in 8.0s``) and one at the end (``monitor: done in 14.2s``).
+
+    Stages are of very different sizes (unlike the walk-forward's folds), so no estimate of the time
+    left is given: the elapsed times are what a person can read.
+    """
+
+    def __init__(self, what: str, names: Sequence[str]) -> None:
+        self.what, self.names = what, list(names)
+        self.start = time.perf_counter()
+        self.log = get_logger()
+        self.took: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str, detail: str = "") -> Iterator[None]:
+        """Log the start of ``name`` (one of ``names``; ``detail`` is added to the line) and its end."""
+        i = self.names.index(name) + 1
+        n = len(self.names)
+        self.log.info(
+            f"{self.what} {i}/{n}: {name}{f' ({detail})' if detail else ''}; "
+            f"{time.perf_counter() - self.start:.1f}s so far"
+        )
+        t0 = time.perf_counter()
+        yield
+        self.took[name] = time.perf_counter() - t0
+        self.log.info(f"{self.what} {i}/{n} done in {self.took[name]:.1f}s")
+
+    def finish(self) -> str:
+        """Log and return the closing line with the total time."""
+        msg = f"{self.what}: done in {time.perf_counter() - self.start:.1f}s"
         self.log.info(msg)
         return msg

@@ -289,6 +289,7 @@ def approval_round(
         run_label=f"{ctx.mode} mode, session {ctx.session}"
         + (" - DEMO: best challenger, not a champion" if demo else ""),
         show=publish_approval,
+        book_url=report_url(settings),
     )
     lock.renew()
     refused = list(approval.refused)

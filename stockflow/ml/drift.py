@@ -27,7 +27,7 @@ from stockflow.db.models_ml import DriftReportRow
 from stockflow.errors import DataError, ModelError
 from stockflow.features import build_features_report
 from stockflow.jsonable import jsonable
-from stockflow.logs import get_logger
+from stockflow.logs import Stages, get_logger
 from stockflow.ml.predict import history_bars
 from stockflow.ml.registry import load_champion, model_dir
 from stockflow.ml.training import predict_rows
@@ -117,17 +117,15 @@ def _drifted(score: float | None, method: str, threshold: float | None) -> bool:
     return score < threshold if "p_value" in method else score >= threshold
 
 
-def evidently_report(
+def evidently_snapshot(
     reference: pl.DataFrame,
     current: pl.DataFrame,
     columns: Sequence[str],
     *,
     threshold: float,
-    html_path: Path,
     method: str | None = None,
-) -> tuple[float, dict[str, dict[str, Any]]]:
-    """Run Evidently (DataDriftPreset on ``columns`` + ValueDrift on the prediction), save the HTML and
-    return (drift share, per-column scores including the prediction)."""
+) -> Any:
+    """Run Evidently (DataDriftPreset on ``columns`` + ValueDrift on the prediction); its snapshot."""
     from evidently import Report
     from evidently.metrics import ValueDrift
     from evidently.presets import DataDriftPreset
@@ -136,11 +134,13 @@ def evidently_report(
     report = Report(
         [DataDriftPreset(columns=list(columns), drift_share=threshold), ValueDrift(column=PREDICTION_COLUMN)]
     )
-    snapshot = report.run(
+    return report.run(
         current_data=current.select(cols).to_pandas(), reference_data=reference.select(cols).to_pandas()
     )
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    snapshot.save_html(str(html_path))
+
+
+def drift_scores(snapshot: Any, columns: Sequence[str]) -> tuple[float, dict[str, dict[str, Any]]]:
+    """(drift share, per-column scores including the prediction) of an Evidently snapshot."""
     share: float | None = None
     scores: dict[str, dict[str, Any]] = {}
     for m in snapshot.dict().get("metrics", []):
@@ -165,6 +165,16 @@ def evidently_report(
     return share, scores
 
 
+#: The stages of a drift check, as the monitor run logs them (see :class:`stockflow.logs.Stages`).
+STAGES = (
+    "loading the champion and its drift reference",
+    "building the current window (features and the champion's predictions)",
+    "running Evidently (DataDriftPreset on the features, ValueDrift on the prediction)",
+    "writing the HTML report",
+    "storing the scores and deciding on a retrain",
+)
+
+
 def run_drift(
     settings: Settings,
     engine: Engine,
@@ -175,61 +185,77 @@ def run_drift(
     """Compare the current window with the champion's reference, save and store the report, and request
     a retrain when the drift share exceeds the threshold (``request_retrain`` returns what it did)."""
     log = get_logger()
-    entry, model = load_champion(settings, engine)
-    reference = load_reference(settings, model_dir(settings, entry))
+    stages = Stages("monitor", STAGES)
+    load, build, evidently, write, store = STAGES
+    with stages.stage(load):
+        entry, model = load_champion(settings, engine)
+        reference = load_reference(settings, model_dir(settings, entry))
     universe = list(symbols) if symbols else (list(settings.data.symbols) or list(entry.symbols) or None)
-    current = current_window(settings, engine, model, universe)
+    with stages.stage(build, f"model {entry.version}, last {settings.drift.current_days} sessions"):
+        current = current_window(settings, engine, model, universe)
     threshold = settings.drift.drift_share_threshold
     now = utcnow()
     html = Path(settings.reports_dir) / "drift" / f"drift-{now:%Y%m%dT%H%M%S}-{entry.version}.html"
-    share, scores = evidently_report(
-        reference,
-        current,
-        model.feature_names,
-        threshold=threshold,
-        html_path=html,
-        method=settings.drift.method,
+    detail = (
+        f"{len(model.feature_names)} columns, {reference.height} reference and {current.height} current rows"
     )
-    exceeded = share > threshold
-    pred = scores.get(PREDICTION_COLUMN, {})
-    requested, request_note = False, None
-    if exceeded and settings.drift.request_retrain:
-        requested = True
-        if request_retrain is None:
-            request_note = "retrain requested; no orchestrator was given to start it: run `stockflow retrain`"
-        else:
-            try:
-                request_note = request_retrain()
-            except Exception as err:  # the report must be stored even when the request fails
-                request_note = f"retrain request failed: {type(err).__name__}: {err}"
-    elif exceeded:
-        request_note = "drift above threshold; settings.drift.request_retrain is off"
-    ref_win, cur_win = _window(reference), _window(current)
-    with transaction(engine) as s:
-        row = DriftReportRow(
-            created_at=now,
-            model_version=entry.version,
-            reference_start=ref_win[0],
-            reference_end=ref_win[1],
-            current_start=cur_win[0],
-            current_end=cur_win[1],
-            n_reference=reference.height,
-            n_current=current.height,
-            drift_share=float(share),
-            threshold=threshold,
-            dataset_drift=exceeded,
-            column_scores=jsonable(scores),
-            prediction_drift_score=pred.get("score"),
-            prediction_drift=bool(pred.get("drifted", False)),
-            report_path=str(html.resolve()),
-            retrain_requested=requested,
-            retrain_request=request_note,
+    with stages.stage(evidently, detail):
+        snapshot = evidently_snapshot(
+            reference, current, model.feature_names, threshold=threshold, method=settings.drift.method
         )
-        s.add(row)
-        s.flush()
-        report_id = int(row.id)
+        share, scores = drift_scores(snapshot, model.feature_names)
+    pred = scores.get(PREDICTION_COLUMN, {})
+    pred_score = "-" if pred.get("score") is None else f"{pred['score']:.4g}"
+    log.info(
+        f"drift share {share:.2f} (threshold {threshold:.2f}); prediction drift {pred_score} "
+        f"({pred.get('method') or '-'}){': DRIFTED' if pred.get('drifted') else ''}"
+    )
+    with stages.stage(write, str(html)):
+        html.parent.mkdir(parents=True, exist_ok=True)
+        snapshot.save_html(str(html))
+    with stages.stage(store):
+        exceeded = share > threshold
+        requested, request_note = False, None
+        if exceeded and settings.drift.request_retrain:
+            requested = True
+            if request_retrain is None:
+                request_note = (
+                    "retrain requested; no orchestrator was given to start it: run `stockflow retrain`"
+                )
+            else:
+                try:
+                    request_note = request_retrain()
+                except Exception as err:  # the report must be stored even when the request fails
+                    request_note = f"retrain request failed: {type(err).__name__}: {err}"
+        elif exceeded:
+            request_note = "drift above threshold; settings.drift.request_retrain is off"
+        ref_win, cur_win = _window(reference), _window(current)
+        with transaction(engine) as s:
+            row = DriftReportRow(
+                created_at=now,
+                model_version=entry.version,
+                reference_start=ref_win[0],
+                reference_end=ref_win[1],
+                current_start=cur_win[0],
+                current_end=cur_win[1],
+                n_reference=reference.height,
+                n_current=current.height,
+                drift_share=float(share),
+                threshold=threshold,
+                dataset_drift=exceeded,
+                column_scores=jsonable(scores),
+                prediction_drift_score=pred.get("score"),
+                prediction_drift=bool(pred.get("drifted", False)),
+                report_path=str(html.resolve()),
+                retrain_requested=requested,
+                retrain_request=request_note,
+            )
+            s.add(row)
+            s.flush()
+            report_id = int(row.id)
     log.info("drift: share %.2f (threshold %.2f) for %s; report %s%s", share, threshold, entry.version, html,
              f"; {request_note}" if request_note else "")  # fmt: skip
+    stages.finish()
     table = [
         {
             "column": c,

@@ -3,10 +3,13 @@
 The paused trade run saves a form built by :func:`approval_form` (a ``RunInput`` subclass made for this
 plan). Prefect's UI renders it as:
 
-- the markdown description (:func:`plan_markdown`): a table of every proposed order in rank order with
-  rank, symbol, side, quantity, reference price, stop, score, expected excess return, P(outperform) (the
-  one meaning of confidence, defined above the table), notional, risk taken and reason, plus the
-  deadline;
+- the markdown description (:func:`form_markdown`): the deadline and one line per order in rank order
+  (rank, symbol, side, quantity, reference price, stop, P(outperform), the one meaning of confidence
+  defined above it, and risk taken), pointing to the full plan; Prefect's modal is about 500 px wide,
+  too narrow for a table of every column;
+- the full plan (:func:`plan_markdown`, the run's ``trade-approval`` artifact and the stored request):
+  a table with rank, symbol, side, quantity, reference price, stop, score, expected excess return,
+  P(outperform), notional, risk taken and reason;
 - one drop-down per order, titled ``AAPL: BUY 12 @ 151.20`` and described with confidence, risk and
   reason, with the choices ``approve`` / ``reject`` and the safe default ``reject``;
 - ``note`` (free text, optional) and ``plan_hash`` (pre-filled; it ties the answer to the plan shown).
@@ -209,6 +212,55 @@ def plan_markdown(
             f"${o.notional:,.2f} | ${o.risk_amount:,.2f} ({o.risk_pct:.2%}) | {reason} |"
         )
     lines += [
+        "",
+        "Choose **approve** or **reject** for each order below (default: reject) and submit. "
+        "On resume, prices, risk limits, the trading state and market hours are checked again.",
+    ]
+    if flow_run_id:
+        syms = ",".join(o.symbol for o in orders)
+        lines += ["", f"Headless: `stockflow approve {flow_run_id} --approve {syms}`"]
+    return "\n".join(lines)
+
+
+def form_markdown(
+    orders: Sequence[ProposedOrder],
+    plan_hash_: str,
+    *,
+    deadline: dt.datetime,
+    equity: float,
+    run_label: str = "",
+    flow_run_id: str | None = None,
+    book_url: str = "",
+) -> str:
+    """The plan as shown above the Prefect form: one line per order that wraps (Prefect's pause form is
+    a ~500 px modal, too narrow for the plan's twelve-column table, which scrolled out of sight).
+
+    Each line says rank, symbol, side, quantity, reference price, stop, P(outperform) and the risk
+    taken; the full table (score, expected excess, notional, reason) is the run's ``trade-approval``
+    artifact and the book page; every order's details are also under its own choice in the form.
+    """
+    lines = [
+        f"## Trade approval needed{(' - ' + run_label) if run_label else ''}",
+        "",
+        f"{len(orders)} order(s) wait for a decision until **{deadline:%Y-%m-%d %H:%M:%S} UTC**. "
+        "Orders not approved by then **expire and are not sent**. Equity "
+        f"${equity:,.2f}. Plan hash `{plan_hash_}`.",
+        "",
+        f"In rank order. {CONFIDENCE_TEXT}.",
+        "",
+    ]
+    for o in in_rank_order(orders):
+        stop = f", stop {o.stop_price:.2f}" if o.stop_price else ""
+        rank = "" if o.rank is None else f"#{o.rank} "
+        lines.append(
+            f"- **{rank}{o.symbol}** {o.side.upper()} {o.qty:g} @ {o.reference_price:.2f}{stop}: "
+            f"P(outperform) {o.probability:.3f}, risk ${o.risk_amount:,.2f} ({o.risk_pct:.2%} of equity)"
+        )
+    book = f" and on [the book]({book_url})" if book_url else ""
+    lines += [
+        "",
+        "The whole plan (score, expected excess, notional, reason) is in the run's `trade-approval` "
+        f"artifact{book}; each order's details are under its choice below.",
         "",
         "Choose **approve** or **reject** for each order below (default: reject) and submit. "
         "On resume, prices, risk limits, the trading state and market hours are checked again.",

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from stockflow.db.base import utcnow
 from stockflow.logs import get_logger
 from stockflow.ops.notify import emit_approval_requested
-from stockflow.pipeline.approval import approval_form, plan_hash, plan_markdown
+from stockflow.pipeline.approval import approval_form, form_markdown, plan_hash, plan_markdown
 from stockflow.pipeline.pause import grace_seconds, wait_for_approval
 from stockflow.pipeline.plan import PlannedOrder, Refusal
 from stockflow.pipeline.signals import SignalStatus
@@ -62,10 +62,13 @@ def run_approval(
     run_label: str = "",
     watchdog: bool = True,
     show: Callable[[str, str], object],
+    book_url: str = "",
 ) -> ApprovalResult:
     """Pause the current flow run until a person decides on ``planned`` (see the module docstring).
     ``show(markdown, description)`` publishes the plan and its status at each step (the trade run's
-    ``trade-approval`` artifact: ``tasks.artifacts.publish_approval``)."""
+    ``trade-approval`` artifact: ``tasks.artifacts.publish_approval``, the full table:
+    :func:`plan_markdown`). The form shows the plan one line per order (:func:`form_markdown`, linking
+    ``book_url``)."""
     log = get_logger()
     orders = [p.proposed for p in planned]
     h = plan_hash(orders)
@@ -96,7 +99,16 @@ def run_approval(
         f"approve in the UI or: stockflow approve {flow_run_id} "
         f"--approve {','.join(o.symbol for o in orders)}"
     )
-    form = approval_form(orders, h, md)
+    shown = form_markdown(
+        orders,
+        h,
+        deadline=deadline,
+        equity=equity,
+        run_label=run_label,
+        flow_run_id=flow_run_id,
+        book_url=book_url,
+    )
+    form = approval_form(orders, h, shown)
     outcome = wait_for_approval(
         form,
         plan_hash=h,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from stockflow.db.models_ml import DriftReportRow, PredictionRow, PredictionSkip
 from stockflow.errors import ModelError
 from stockflow.features import FEATURE_SET_VERSION, build_features
 from stockflow.ml import registry
-from stockflow.ml.drift import run_drift
+from stockflow.ml.drift import STAGES, run_drift
 from stockflow.ml.predict import predict_latest, run_predict
 from stockflow.ml.registry import NoChampionError
 from stockflow.ml.retrain import REFERENCE_FILE, train_config
@@ -149,3 +151,32 @@ def test_drift_above_threshold_requests_retrain(
     assert res.drift_share > 0.2 and res.dataset_drift and res.retrain_requested
     assert calls and res.retrain_request == "retrain run 42 started"
     assert {"vol_20", "atr_pct"} <= {c for c, v in res.column_scores.items() if v["drifted"]}
+
+
+def test_drift_check_says_each_stage_with_its_time(
+    ml_settings: Settings,
+    sqlite_engine: Engine,
+    reversal_bars: pl.DataFrame,
+    champion_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A person waiting on the monitor run reads which stage it is in and how long each took (issue 11)."""
+    store(sqlite_engine, reversal_bars)
+    _make_champion(sqlite_engine, champion_dir)
+    with caplog.at_level(logging.INFO, logger="stockflow"):
+        res = run_drift(ml_settings, sqlite_engine)
+    lines = [r.getMessage() for r in caplog.records if r.name == "stockflow"]
+    starts = [ln for ln in lines if re.match(r"^monitor \d/5: ", ln)]
+    assert [ln.split(": ", 1)[1].split(" (")[0].split(";")[0] for ln in starts] == [
+        s.split(" (")[0] for s in STAGES
+    ]
+    assert all(re.search(r"; \d+\.\ds so far$", ln) for ln in starts), starts
+    assert "model v-test, last 20 sessions" in starts[1]
+    assert f"{res.n_reference} reference and {res.n_current} current rows" in starts[2]
+    assert res.report_path.endswith(starts[3].rsplit("(", 1)[1].split(")")[0].rsplit("/", 1)[1])
+    dones = [ln for ln in lines if re.match(r"^monitor \d/5 done in \d+\.\ds$", ln)]
+    assert len(dones) == 5, lines
+    assert re.match(r"^monitor: done in \d+\.\ds$", lines[-1]), lines[-1]
+    # The prediction drift is said on its own line, before the report is written.
+    (pred,) = [ln for ln in lines if "prediction drift" in ln]
+    assert lines.index(pred) < lines.index(starts[3]) and "(threshold 0." in pred

@@ -8,8 +8,9 @@ is created).
 
 from __future__ import annotations
 
+import datetime as dt
 import time
-from typing import Literal
+from typing import Any, Literal
 
 from prefect import flow, pause_flow_run
 from prefect.artifacts import create_table_artifact
@@ -33,12 +34,45 @@ class OrderApproval(RunInput):
     note: str = Field("", title="Note (optional)")
 
 
+def standin_plan() -> list[Any]:
+    """The stand-in's two orders as the trade flow describes them (long reasons with drivers)."""
+    from stockflow.pipeline.approval import ProposedOrder
+
+    drivers = (
+        "hybrid: P(outperform) in [0.5, 0.9]: needs approval; drivers (LightGBM pred_contrib (TreeSHAP)): "
+        "macd_hist=-0.00332 (-0.0186 log-odds), range_pct=0.01147 (+0.0151 log-odds)"
+    )
+    return [
+        ProposedOrder(symbol="AAPL", side="buy", qty=10, reference_price=150.0, stop_price=145.5,
+                      confidence=0.7, probability=0.7, risk_amount=45.0, risk_pct=0.0045, notional=1500.0,
+                      reason=drivers, client_order_id="sf-standin-AAPL", rank=1, score=0.0123,
+                      expected_excess=0.0042),
+        ProposedOrder(symbol="IBM", side="buy", qty=5, reference_price=120.0, stop_price=116.4,
+                      confidence=0.65, probability=0.65, risk_amount=18.0, risk_pct=0.0018, notional=600.0,
+                      reason=drivers, client_order_id="sf-standin-IBM", rank=2, score=0.0101,
+                      expected_excess=0.0031),
+    ]  # fmt: skip
+
+
+def standin_description(full_table: bool, deadline: dt.datetime) -> str:
+    """What the trade flow shows above its form (``full_table``: the whole plan's table, as it did
+    before issue 11, to show it does not fit Prefect's modal)."""
+    from stockflow.pipeline.approval import form_markdown, plan_hash, plan_markdown
+
+    plan = standin_plan()
+    show = plan_markdown if full_table else form_markdown
+    head = "## Approve the stand-in orders\n\nChoose approve or reject for each order.\n\n"
+    return head + show(plan, plan_hash(plan), deadline=deadline, equity=10_000.0, flow_run_id="standin")
+
+
 @flow(name="standin-approval", persist_result=False)
-def approval_flow(timeout_s: int = 300, lock_wait_s: float = 10.0) -> dict[str, str]:
+def approval_flow(
+    timeout_s: int = 300, lock_wait_s: float = 10.0, full_table: bool = False
+) -> dict[str, str]:
     """Hold :data:`LOCK`, pause for approval (saying so with the trade flow's approval event, which
-    the notification automations listen to), then publish the decisions as a table artifact.
+    the notification automations listen to), then publish the decisions as a table artifact. The form
+    shows the plan as the trade flow does (:func:`standin_description`).
     (``lock_wait_s``: 2 s was too short for the slot acquisition itself on a loaded 2-core machine.)"""
-    import datetime as dt
 
     from prefect.runtime import flow_run
 
@@ -54,7 +88,9 @@ def approval_flow(timeout_s: int = 300, lock_wait_s: float = 10.0) -> dict[str, 
             )
             answer = pause_flow_run(
                 wait_for_input=OrderApproval.with_initial_data(
-                    description="## Approve the stand-in orders\n\nChoose approve or reject for each order."
+                    description=standin_description(
+                        full_table, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=timeout_s)
+                    )
                 ),
                 timeout=timeout_s,
                 poll_interval=1,

@@ -251,6 +251,30 @@ def _open_resume_form(page: Any, ui_url: str, run_id: str) -> Any:
     return card
 
 
+#: Elements of the form that are wider than the room they have (a table scrolled sideways, a line past
+#: the modal's edge): what a person cannot read without scrolling the form sideways.
+_OVERFLOWING_JS = """card => {
+  const box = card.getBoundingClientRect();
+  const out = [];
+  for (const el of [card, ...card.querySelectorAll('*')]) {
+    const style = getComputedStyle(el);
+    const clips = ['auto', 'scroll', 'hidden'].includes(style.overflowX);
+    const r = el.getBoundingClientRect();
+    if ((clips && el.scrollWidth > el.clientWidth + 1) || (r.width > 0 && r.right > box.right + 1)) {
+      const name = `${el.tagName.toLowerCase()}.${[...el.classList].join('.')}`;
+      out.push(`${name}: scrollWidth ${el.scrollWidth} > clientWidth ${el.clientWidth}`
+               + ` (right ${Math.round(r.right)} of ${Math.round(box.right)})`);
+    }
+  }
+  return out;
+}"""
+
+
+def _overflowing(card: Any) -> list[str]:
+    """What in the form does not fit its width (empty: everything is readable without scrolling)."""
+    return list(card.evaluate(_OVERFLOWING_JS))
+
+
 def _field_labels(card: Any) -> list[str]:
     return [t.strip() for t in card.locator(".schema-form-property__label").all_inner_texts()]
 
@@ -294,6 +318,9 @@ def test_standin_form_mechanics(operation: Operation, page: Any) -> None:
     api.wait_state(operation.api_url, run["id"], ("PAUSED",), timeout=180)
     card = _open_resume_form(page, operation.ui_url, run["id"])
     assert "Approve the stand-in orders" in card.inner_text()
+    # The plan as the trade flow shows it fits Prefect's modal (issue 11: its table was too wide).
+    assert "#1 AAPL BUY 10 @ 150.00, stop 145.50: P(outperform) 0.700" in card.inner_text()
+    assert _overflowing(card) == []
     _choose(page, card, "AAPL:", "approve")
     _choose(page, card, "IBM:", "reject")
     _submit(page, card, operation.figures)
@@ -304,6 +331,23 @@ def test_standin_form_mechanics(operation: Operation, page: Any) -> None:
     ]
     rows = {r["symbol"]: r["decision"] for r in json.loads(table["data"])}
     assert rows == {"AAPL": "approve", "IBM": "reject"}
+
+
+def test_form_check_sees_the_old_plan_table_too_wide(operation: Operation, page: Any) -> None:
+    """The fit check above can fail: the plan's full table (what the form showed before issue 11)
+    does not fit Prefect's modal."""
+    status, run = api.create_run(operation.api_url, "standin-approval/standin-approval", {"full_table": True})
+    assert status == 201
+    api.wait_state(operation.api_url, run["id"], ("PAUSED",), timeout=180)
+    card = _open_resume_form(page, operation.ui_url, run["id"])
+    assert "expected excess" in card.inner_text()
+    wide = _overflowing(card)
+    assert any("p-table" in w for w in wide), wide
+    page.set_viewport_size({"width": 1400, "height": 1800})
+    card.screenshot(path=str(operation.out_dir / "paused-form-old-table.png"))
+    _submit(page, card, operation.figures)
+    done = api.wait_state(operation.api_url, run["id"], api.TERMINAL, timeout=120)
+    assert done["state"]["type"] == "COMPLETED", done["state"]
 
 
 def test_trade_hybrid_approval_in_the_ui(operation: Operation, page: Any) -> None:
@@ -342,6 +386,7 @@ def test_trade_hybrid_approval_in_the_ui(operation: Operation, page: Any) -> Non
     assert len(labels) >= 2, labels
     approved, rejected = labels[0].split(":")[0], labels[1].split(":")[0]
     others = [lab.split(":")[0] for lab in labels[2:]]
+    assert _overflowing(card) == []  # the plan fits Prefect's modal (issue 11)
     _choose(page, card, f"{approved}:", "approve")
     _choose(page, card, f"{rejected}:", "reject")
     _prop(page, card, "Note").locator("textarea").fill("e2e: approve one, reject one")
@@ -521,6 +566,7 @@ def test_operators_day(operation: Operation, page: Any, webhook: tuple[Any, str]
     labels = [lab for lab in _field_labels(card) if re.match(r"^[A-Z.]+: (BUY|SELL) ", lab)]
     assert labels, _field_labels(card)
     approved = labels[0].split(":")[0]
+    assert _overflowing(card) == []  # the plan fits Prefect's modal
     _choose(page, card, f"{approved}:", "approve")
     # ONE deadline: the form shows the very time the notification carries.
     utc = re.search(r"\((\d\d:\d\d:\d\d) UTC\)", note["subject"]).group(1)  # type: ignore[union-attr]

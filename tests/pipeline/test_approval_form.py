@@ -15,6 +15,7 @@ from stockflow.pipeline.approval import (
     build_answer,
     check_answer_against_schema,
     expiry_answer,
+    form_markdown,
     plan_hash,
     plan_markdown,
     read_answer,
@@ -113,3 +114,22 @@ def test_answer_checked_against_saved_schema() -> None:
         check_answer_against_schema({"plan_hash": h, "AAPL": "yes"}, schema)
     with pytest.raises(ApprovalError, match="expected text"):
         check_answer_against_schema({"plan_hash": 5}, schema)
+
+
+def test_form_shows_one_wrapping_line_per_order_and_points_to_the_whole_plan() -> None:
+    """Prefect's pause form is a ~500 px modal: no table there (it scrolled out of sight, issue 11)."""
+    h = plan_hash(PLAN)
+    deadline = dt.datetime(2030, 1, 1, 16, 5, tzinfo=dt.UTC)
+    md = form_markdown(
+        PLAN, h, deadline=deadline, equity=10_000, flow_run_id="r-1", book_url="http://127.0.0.1:8765/"
+    )
+    assert "|" not in md.replace("`", "")  # no markdown table
+    orders = [ln for ln in md.splitlines() if ln.startswith("- ")]
+    assert orders == [
+        "- **#1 BRK.B** BUY 2 @ 180.00, stop 174.60: P(outperform) 0.700, risk $10.80 (0.11% of equity)",
+        "- **#3 AAPL** BUY 10 @ 100.00, stop 97.00: P(outperform) 0.700, risk $30.00 (0.30% of equity)",
+        "- **IBM** BUY 5 @ 100.00, stop 97.00: P(outperform) 0.700, risk $15.00 (0.15% of equity)",
+    ]
+    assert "2030-01-01 16:05:00 UTC" in md and f"`{h}`" in md and "calibrated probability" in md
+    assert "`trade-approval` artifact and on [the book](http://127.0.0.1:8765/)" in md
+    assert "`stockflow approve r-1 --approve AAPL,BRK.B,IBM`" in md
