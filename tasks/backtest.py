@@ -53,16 +53,17 @@ def compare_strategies(
     executor: Executor | None = None,
 ) -> Comparison:
     """Signals of every strategy, then backtests with costs on and off: here, in one task, or with a
-    distributed ``executor`` (stockflow.compute) one ``backtest-strategy`` task per strategy."""
+    distributed ``executor`` (stockflow.compute) the signals built on the workers and one
+    ``backtest-strategy`` task per strategy."""
     from stockflow.backtest.runner import run_comparison
 
-    compare_fn = None
+    run = run_comparison
     if executor is not None and executor.distributed:
-        from stockflow.compute.backtest import parallel_compare
+        from stockflow.compute.backtest import parallel_comparison
         from tasks.compute import backtest_strategy
 
-        compare_fn = parallel_compare(executor, backtest_strategy)
-    comp = run_comparison(
+        run = parallel_comparison(executor, backtest_strategy)
+    comp = run(
         bars,
         settings,
         strategies=request.strategies,
@@ -70,7 +71,6 @@ def compare_strategies(
         end=end,
         costs=request.costs,
         engine=engine,
-        compare_fn=compare_fn,
     )
     for name, by_costs in comp.results.items():
         m = by_costs["on"].metrics

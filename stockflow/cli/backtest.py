@@ -72,11 +72,11 @@ def register(app: typer.Typer) -> None:
             start_run(engine, request, run_key=run_key)
         try:
             bars, s, e = load_universe(settings, engine, request)
-            from stockflow.compute.backtest import parallel_compare
+            from stockflow.compute.backtest import parallel_comparison
             from stockflow.compute.executor import open_executor
 
-            with open_executor(settings) as ex:  # compute.dask_address: one unit per strategy on Dask
-                comp = run_comparison(
+            with open_executor(settings) as ex:  # compute.dask_address: signals and backtests on Dask
+                comp = (parallel_comparison(ex) if ex.distributed else run_comparison)(
                     bars,
                     settings,
                     strategies=request.strategies,
@@ -84,7 +84,6 @@ def register(app: typer.Typer) -> None:
                     end=e,
                     costs=request.costs,
                     engine=engine,
-                    compare_fn=parallel_compare(ex) if ex.distributed else None,
                 )
             syms = sorted(bars.get_column("symbol").unique().to_list())
             files = None

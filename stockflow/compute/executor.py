@@ -55,8 +55,9 @@ class InlineExecutor:
     distributed = False
 
     def submit(self, fn: Any, parameters: Mapping[str, Any]) -> Result:
-        """Run ``fn`` now (a Prefect task called inside a flow is still a task run)."""
-        return Done(fn(**parameters))
+        """Run ``fn`` now (a Prefect task called inside a flow is still a task run); handles of earlier
+        units among the parameters (alone or in a list) are their values, as on a cluster."""
+        return Done(fn(**{k: _value(v) for k, v in parameters.items()}))
 
     def scatter(self, value: Any) -> Any:
         """Nothing to move."""
@@ -105,6 +106,14 @@ class DaskExecutor:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ll]arge graph.*")
             return self.client.submit(_identity, value, pure=False)
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, Done):
+        return v.value
+    if isinstance(v, list):
+        return [_value(x) for x in v]
+    return v
 
 
 def _identity(value: Any) -> Any:
