@@ -97,6 +97,7 @@ def _warm() -> None:
     import lightgbm  # noqa: F401
     import talib  # noqa: F401
 
+    import stockflow.compute.backtest  # the strategies and TA-Lib: ~10 s of imports on a loaded machine
     import stockflow.compute.features
     import stockflow.compute.walkforward  # noqa: F401
     from stockflow.backtest.config import BacktestConfig
@@ -132,7 +133,7 @@ def job(stage: str, mode: str, n: int) -> dict[str, Any]:
         client.run(_warm)  # a standing cluster has its imports done; a job should not time them
         out["cluster_start_and_imports_s"] = round(time.perf_counter() - t, 2)
     elif stage == "backtest":
-        _warm()  # the kernel's first call, as the cluster's workers had theirs
+        _warm()  # imports and the kernel's first call, as the cluster's workers had theirs
     t0 = time.perf_counter()
     if stage == "features":
         from stockflow.compute.features import build_features_report
