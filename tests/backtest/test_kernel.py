@@ -54,7 +54,7 @@ def _signals(rng: np.random.Generator, shape: tuple[int, int]) -> SignalPanel:
     costs=st.tuples(st.floats(0, 50), st.floats(0, 0.05), st.floats(0, 5), st.floats(0, 0.005)),
     close_at_end=st.booleans(),
 )
-def test_kernel_equals_the_numpy_loop(  # noqa: PLR0913, PLR0917 - hypothesis passes the drawn values by name
+def test_kernel_equals_the_numpy_loop(  # noqa: PLR0917 - hypothesis passes the drawn values by name
     seed: int,
     n_sessions: int,
     n_symbols: int,
