@@ -20,7 +20,9 @@ BENCH_MODELS_KINDS (lightgbm,lstm,ensemble,momentum), BENCH_MODELS_HORIZONS (the
 several, e.g. 1,5,10, print one table each: the evidence for features.label_horizon),
 BENCH_MODELS_MAX_TRAIN_ROWS (100000, which bounds the LSTM: the whole table took 27 min on 2 busy
 cores; LightGBM alone with 400000, about 820 sessions of 488 symbols, measured better),
-BENCH_MODELS_LSTM_EPOCHS (2), BENCH_MODELS_SYMBOLS (all).
+BENCH_MODELS_LSTM_EPOCHS (2), BENCH_MODELS_SYMBOLS (all). With ``compute.dask_address`` set
+(STOCKFLOW_COMPUTE__DASK_ADDRESS=local or tcp://...) the seeds run in parallel, one unit per seed on
+the cluster (:func:`run_seeds`); the figures are those of the serial path.
 """
 
 from __future__ import annotations
@@ -112,6 +114,25 @@ def one_seed(frame: pl.DataFrame, folds: list[Any], settings: Any, kinds: list[s
     return out
 
 
+def run_seeds(
+    executor: Any, frame: pl.DataFrame, folds: list[Any], base: Any, models: dict[str, Any], **kw: Any
+) -> list[dict[str, dict]]:
+    """:func:`one_seed` for each of ``kw["seeds"]`` (settings ``models.seed`` 42 + seed) with
+    ``kw["kinds"]``: one after the other in process, or one unit per seed in parallel on a cluster (the
+    frame placed there once); the figures in seed order either way."""
+    frame_ref = executor.scatter(frame)
+    handles = []
+    for seed in kw["seeds"]:
+        models_s = {**models, "seed": 42 + seed}
+        settings = base.model_copy(update={"models": base.models.model_copy(update=models_s)})
+        t = time.perf_counter()
+        params = {"frame": frame_ref, "folds": folds, "settings": settings, "kinds": kw["kinds"]}
+        handles.append(executor.submit(one_seed, params))
+        if not executor.distributed:
+            print(f"    seed {seed}: {time.perf_counter() - t:.0f}s", flush=True)
+    return [h.result() for h in handles]
+
+
 def _cell(values: list[float | None], spec: str) -> str:
     v = [x for x in values if x is not None and np.isfinite(x)]
     if not v:
@@ -137,6 +158,7 @@ def format_table(per_seed: list[dict[str, dict]], title: str) -> tuple[str, dict
 def run() -> dict[str, Any]:
     """Run the benchmark; returns the figures and prints the tables (see the module docstring)."""
     from bench.bench_features import load_shared
+    from stockflow.compute.executor import open_executor
     from stockflow.config import load_settings
     from stockflow.evaluation import folds
     from stockflow.features import build_features
@@ -170,40 +192,42 @@ def run() -> dict[str, Any]:
         "ensemble_members": [k for k in ("lightgbm", "momentum", "lstm") if k in kinds or k == "momentum"],
     }
     tables = []
-    for h in horizons:
-        for fset in sets:
-            t = time.perf_counter()
-            base = load_settings(features={"feature_set_version": fset, "label_horizon": h}, models=models)
-            frame = build_features(bars, base.features)
-            feat_s = time.perf_counter() - t
-            sessions = usable_rows(frame).get_column("session").unique().to_list()
-            fs = folds(sessions, train_days, test_days, max(base.models.purge_days, h), n_folds,
-                       expanding=False, label_horizon=h)  # fmt: skip
-            key = f"h{h}.{fset}"
-            out[f"{key}.features_s"] = round(feat_s, 1)
-            out[f"{key}.oos"] = f"{fs[0].test_start}..{fs[-1].test_end} ({len(fs)} folds)"
-            out[f"{key}.symbols"] = frame.get_column("symbol").n_unique()
-            print(
-                f"   {key}: features {feat_s:.0f}s, {frame.height:,} rows, OOS {out[f'{key}.oos']}",
-                flush=True,
-            )
-            per_seed = []
-            for seed in seeds:
+    # compute.dask_address (STOCKFLOW_COMPUTE__DASK_ADDRESS): the seeds run in parallel on that cluster.
+    with open_executor(load_settings()) as executor:
+        where = "in parallel on Dask" if executor.distributed else "one after the other, in process"
+        out["seeds_run"] = where
+        for h in horizons:
+            for fset in sets:
                 t = time.perf_counter()
-                models_s = {**models, "seed": 42 + seed}
-                settings = base.model_copy(update={"models": base.models.model_copy(update=models_s)})
-                per_seed.append(one_seed(frame, fs, settings, kinds))
-                print(f"    seed {seed}: {time.perf_counter() - t:.0f}s", flush=True)
-            pf = base.portfolio
-            title = (f"{fset}, label horizon {h}, top-k {pf.top_k}/buffer {pf.hold_buffer}/max changes "
-                     f"{pf.max_changes}, cost {base.models.cost_bps:g} bps, OOS {out[f'{key}.oos']}, "
-                     f"{len(seeds)} seeds")  # fmt: skip
-            text, cells = format_table(per_seed, title)
-            ew = [s.get("equal_weight", {}).get("bench_ann") for s in per_seed]
-            text += f"\n\nEqual-weight universe return: {_cell(ew, '.2%')}/yr (survivorship-inflated)."
-            tables.append(text)
-            out[f"{key}.table"] = cells
-            del frame
+                feats = {"feature_set_version": fset, "label_horizon": h}
+                base = load_settings(features=feats, models=models)
+                frame = build_features(bars, base.features)
+                feat_s = time.perf_counter() - t
+                sessions = usable_rows(frame).get_column("session").unique().to_list()
+                fs = folds(sessions, train_days, test_days, max(base.models.purge_days, h), n_folds,
+                           expanding=False, label_horizon=h)  # fmt: skip
+                key = f"h{h}.{fset}"
+                out[f"{key}.features_s"] = round(feat_s, 1)
+                out[f"{key}.oos"] = f"{fs[0].test_start}..{fs[-1].test_end} ({len(fs)} folds)"
+                out[f"{key}.symbols"] = frame.get_column("symbol").n_unique()
+                print(
+                    f"   {key}: features {feat_s:.0f}s, {frame.height:,} rows, OOS {out[f'{key}.oos']}",
+                    flush=True,
+                )
+                t = time.perf_counter()
+                per_seed = run_seeds(executor, frame, fs, base, models, seeds=seeds, kinds=kinds)
+                out[f"{key}.seeds_s"] = round(time.perf_counter() - t, 1)
+                print(f"    {len(seeds)} seeds: {out[f'{key}.seeds_s']:.0f}s ({where})", flush=True)
+                pf = base.portfolio
+                title = (f"{fset}, label horizon {h}, top-k {pf.top_k}/buffer {pf.hold_buffer}/max changes "
+                         f"{pf.max_changes}, cost {base.models.cost_bps:g} bps, OOS {out[f'{key}.oos']}, "
+                         f"{len(seeds)} seeds")  # fmt: skip
+                text, cells = format_table(per_seed, title)
+                ew = [s.get("equal_weight", {}).get("bench_ann") for s in per_seed]
+                text += f"\n\nEqual-weight universe return: {_cell(ew, '.2%')}/yr (survivorship-inflated)."
+                tables.append(text)
+                out[f"{key}.table"] = cells
+                del frame
     print("\n" + out["caveat"] + "\n\n" + "\n\n".join(tables), flush=True)
     out["peak_rss_mb"] = round(_rss_mb())
     out["wall_s"] = round(time.perf_counter() - t0, 1)

@@ -5,11 +5,17 @@ result objects included). Here vectorbt's kernel ``vectorbt.portfolio.nb.simulat
 called directly with the arrays (entries, exits, sizes, open prices, costs; one cash-sharing group, auto
 call sequence), beside ``stockflow.backtest.engine.simulate`` on the aligned panel: cells (sessions x
 symbols) per second for both in one run, the 5 strategies on the shared file (488 symbols, 2005-2017),
-and the results compared (orders, fill prices, final equity). The kernel is compiled before timing.
+and the results compared (orders, fill prices, final equity). Both kernels are compiled before timing;
+the compile of ours (numba, ``cache=True``) is measured apart in fresh processes: with an empty cache
+directory (cold: what the first run on a machine pays) and again with the cache it left (warm).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from typing import Any
 
@@ -61,6 +67,38 @@ def final_value(orders: np.ndarray, close: np.ndarray) -> float:
     return float(cash + np.sum(pos * last))
 
 
+_FIRST_CALL = """
+import time
+t0 = time.perf_counter()
+import numpy as np
+from stockflow.backtest.config import BacktestConfig
+from stockflow.backtest.engine import simulate
+from stockflow.backtest.panel import Panel, SignalPanel
+t1 = time.perf_counter()
+p = Panel(np.arange(3).astype("datetime64[D]"), ("A",), *[np.ones((3, 1))] * 4, np.ones((3, 1), bool))
+s = SignalPanel(np.ones((3, 1), np.int8), np.ones((3, 1)), np.ones((3, 1)), np.ones((3, 1), bool))
+t2 = time.perf_counter()
+simulate(p, s, BacktestConfig())
+print(time.perf_counter() - t2, t1 - t0)
+"""
+
+
+def compile_seconds() -> dict[str, float]:
+    """Seconds of our kernel's first call in a fresh process with an empty numba cache (cold) and with
+    the cache it wrote (warm), besides the import."""
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        for label in ("cold", "warm"):
+            res = subprocess.run(
+                [sys.executable, "-c", _FIRST_CALL], env=env, capture_output=True, text=True, check=True
+            )
+            first, imp = (float(x) for x in res.stdout.split())
+            out[f"ours_first_call_{label}_cache_s"] = round(first, 2)
+            out[f"ours_import_{label}_cache_s"] = round(imp, 2)
+    return out
+
+
 def run() -> dict[str, Any]:
     """Cells/s of both simulations, side by side, and whether the results agree."""
     from stockflow.backtest.config import BacktestConfig, Costs
@@ -90,6 +128,8 @@ def run() -> dict[str, Any]:
     first = align_signals(signals["sma_crossover"], panel)
     kernel(kernel_inputs(panel, vectorbt_inputs(panel, first), costs))
     out["vectorbt_kernel_compile_s"] = round(time.perf_counter() - t0, 2)
+    out.update(compile_seconds())
+    simulate(panel, first, cfg)  # ours: loaded from (or written to) the numba cache before timing
     ours_total = vbt_total = 0.0
     all_equal = True
     per: dict[str, Any] = {}

@@ -15,7 +15,7 @@ from stockflow.backtest.config import BacktestConfig
 from stockflow.backtest.runner import run_comparison
 from stockflow.backtest.service import finish_run, load_universe, report_dir
 from stockflow.backtest.tearsheet import format_table, write_reports
-from stockflow.compute.backtest import parallel_compare
+from stockflow.compute.backtest import parallel_comparison
 from stockflow.logs import get_logger
 from stockflow.ops.reports import report_url
 from tasks.compute import backtest_strategy
@@ -59,11 +59,12 @@ def compare_strategies(
     executor: Executor | None = None,
 ) -> Comparison:
     """Signals of every strategy, then backtests with costs on and off: here, in one task, or with a
-    distributed ``executor`` (stockflow.compute) one ``backtest-strategy`` task per strategy."""
-    compare_fn = None
+    distributed ``executor`` (stockflow.compute) the signals built on the workers and one
+    ``backtest-strategy`` task per strategy."""
+    run = run_comparison
     if executor is not None and executor.distributed:
-        compare_fn = parallel_compare(executor, backtest_strategy)
-    comp = run_comparison(
+        run = parallel_comparison(executor, backtest_strategy)
+    comp = run(
         bars,
         settings,
         strategies=request.strategies,
@@ -71,7 +72,6 @@ def compare_strategies(
         end=end,
         costs=request.costs,
         engine=engine,
-        compare_fn=compare_fn,
     )
     for name, by_costs in comp.results.items():
         m = by_costs["on"].metrics

@@ -88,6 +88,22 @@ def history_start(start: dt.date, sessions: int) -> dt.date:
     return start - dt.timedelta(days=math.ceil(sessions * 7 / 5) + 10)
 
 
+def signal_plan(strategies: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The rule strategies whose signals are computed (the requested ones, then the ensemble's members)
+    and the ensemble's members (empty without ``ensemble``): every member when fewer than two rule
+    strategies are requested."""
+    requested = [n for n in strategies if n in RULE_STRATEGIES]
+    members: list[str] = []
+    if "ensemble" in strategies:
+        members = requested if len(requested) >= 2 else list(RULE_STRATEGIES)
+    return list(dict.fromkeys([*requested, *members])), members
+
+
+def make_ensemble(members: Sequence[str]) -> Ensemble:
+    """The ensemble of the comparison: performance-weighted vote over ``members`` (default parameters)."""
+    return Ensemble(members=tuple(make_strategy(n) for n in members), weighting="performance")
+
+
 def build_signals(
     strategies: Sequence[str],
     bars: pl.DataFrame,
@@ -102,26 +118,16 @@ def build_signals(
     log = get_logger()
     signals: dict[str, pl.DataFrame | BookSpec] = {}
     params: dict[str, dict[str, Any]] = {}
-    rule_members = [n for n in strategies if n in RULE_STRATEGIES]
-    if "ensemble" in strategies and len(rule_members) < 2:
-        rule_members = list(RULE_STRATEGIES)
-    rule = {
-        n: make_strategy(n)
-        for n in dict.fromkeys(
-            [
-                *[s for s in strategies if s in RULE_STRATEGIES],
-                *(rule_members if "ensemble" in strategies else []),
-            ]
-        )
-    }
+    computed, members = signal_plan(strategies)
     member_signals: dict[str, pl.DataFrame] = {}
-    for name, strat in rule.items():
+    for name in computed:
+        strat = make_strategy(name)
         member_signals[name] = strat.signals(bars)
         if name in strategies:
             signals[name] = member_signals[name]
             params[name] = strat.params()
-    if "ensemble" in strategies:
-        ens = Ensemble(members=tuple(rule[n] for n in rule_members), weighting="performance")
+    if members:
+        ens = make_ensemble(members)
         signals["ensemble"] = ens.combine(bars, member_signals)
         params["ensemble"] = ens.params()
     if "ml" in strategies:

@@ -16,12 +16,12 @@ def _compare(settings: Any, engine: Any, request: Any) -> tuple[list[str], Any, 
     from stockflow.backtest.runner import run_comparison
     from stockflow.backtest.service import load_universe
     from stockflow.backtest.tearsheet import format_table
-    from stockflow.compute.backtest import parallel_compare
+    from stockflow.compute.backtest import parallel_comparison
     from stockflow.compute.executor import open_executor
 
     bars, s, e = load_universe(settings, engine, request)
-    with open_executor(settings) as ex:  # compute.dask_address: one unit per strategy on Dask
-        comp = run_comparison(
+    with open_executor(settings) as ex:  # compute.dask_address: signals and backtests on Dask
+        comp = (parallel_comparison(ex) if ex.distributed else run_comparison)(
             bars,
             settings,
             strategies=request.strategies,
@@ -29,7 +29,6 @@ def _compare(settings: Any, engine: Any, request: Any) -> tuple[list[str], Any, 
             end=e,
             costs=request.costs,
             engine=engine,
-            compare_fn=parallel_compare(ex) if ex.distributed else None,
         )
     return sorted(bars.get_column("symbol").unique().to_list()), s, e, format_table(comp.table())
 

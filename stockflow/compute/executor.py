@@ -55,8 +55,9 @@ class InlineExecutor:
     distributed = False
 
     def submit(self, fn: Any, parameters: Mapping[str, Any]) -> Result:
-        """Run ``fn`` now (a Prefect task called inside a flow is still a task run)."""
-        return Done(fn(**parameters))
+        """Run ``fn`` now (a Prefect task called inside a flow is still a task run); handles of earlier
+        units among the parameters (alone or in a list) are their values, as on a cluster."""
+        return Done(fn(**{k: _value(v) for k, v in parameters.items()}))
 
     def scatter(self, value: Any) -> Any:
         """Nothing to move."""
@@ -78,10 +79,11 @@ class DaskExecutor:
         return self._client if self._client is not None else self.runner.client
 
     def submit(self, fn: Any, parameters: Mapping[str, Any]) -> Result:
-        """Submit a Prefect task to the cluster; plain functions go through the Dask client directly."""
-        from prefect import Task
+        """Submit a Prefect task to the cluster; plain functions go through the Dask client directly.
 
-        if isinstance(fn, Task) and self.runner is not None:
+        Prefect is imported only with a task runner (a plain client, e.g. the benchmark's, does not
+        pay its import: tens of seconds on a loaded machine)."""
+        if self.runner is not None and _is_task(fn):
             from prefect.context import TaskRunContext
 
             # Submitted from inside a coarse task (e.g. evaluate-challengers), the unit would carry that
@@ -105,6 +107,20 @@ class DaskExecutor:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ll]arge graph.*")
             return self.client.submit(_identity, value, pure=False)
+
+
+def _is_task(fn: Any) -> bool:
+    from prefect import Task
+
+    return isinstance(fn, Task)
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, Done):
+        return v.value
+    if isinstance(v, list):
+        return [_value(x) for x in v]
+    return v
 
 
 def _identity(value: Any) -> Any:

@@ -31,6 +31,22 @@ def position_size(  # noqa: PLR0917 (positional signature is the documented cont
     """
     if not _finite_positive(equity, cash, price, stop_price, risk_per_trade, max_position_weight):
         return 0
+    return int(shares_at_risk(equity, cash, price, stop_price, risk_per_trade, max_position_weight))
+
+
+def shares_at_risk(  # noqa: PLR0917
+    equity: float,
+    cash: float,
+    price: float,
+    stop_price: float,
+    risk_per_trade: float,
+    max_position_weight: float,
+) -> int:
+    """The arithmetic of :func:`position_size` on floats (no type checks), compiled with numba by the
+    backtest kernel: one definition for the live loop and the backtester."""
+    for v in (equity, cash, price, stop_price, risk_per_trade, max_position_weight):
+        if not (math.isfinite(v) and v > 0):
+            return 0
     distance = abs(price - stop_price)
     if not distance > 0:
         return 0
@@ -45,4 +61,4 @@ def position_size(  # noqa: PLR0917 (positional signature is the documented cont
     # Division and multiplication round differently: step down until the products really fit.
     while n > 0 and (n * distance > budget or n * price > weight_cap or n * price > cash):
         n -= 1
-    return int(n)
+    return n

@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
 from stockflow.backtest.runner import build_signals, compare, run_comparison
-from stockflow.compute.backtest import parallel_compare
+from stockflow.compute.backtest import parallel_compare, parallel_comparison
 from stockflow.compute.executor import DaskExecutor, InlineExecutor
 from stockflow.compute.features import build_features_report, chunks_of
 from stockflow.config import Settings
@@ -73,6 +74,31 @@ def test_strategies_in_parallel_on_the_cluster_give_the_same_equity(
         bars, settings, strategies=names, start=start, end=end, compare_fn=parallel_compare(InlineExecutor())
     )
     assert np.allclose(via_runner.table()["final_equity"].to_numpy(), want.table()["final_equity"].to_numpy())
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["sma_crossover", "rsi_reversion", "macd_trend", "bollinger_zscore", "ensemble"],
+        ["ensemble", "rsi_reversion"],  # the members it needs are built, not reported
+    ],
+)
+def test_signals_built_on_the_cluster_give_the_in_process_comparison(
+    settings: Settings, dask_client: Any, names: list[str]
+) -> None:
+    bars = random_bars(SYMBOLS, 400, seed=11)
+    start, end = dt.date(2015, 6, 1), dt.date(2016, 5, 31)
+    want = run_comparison(bars, settings, strategies=names, start=start, end=end)
+    for executor in (DaskExecutor(client=dask_client), InlineExecutor()):
+        got = parallel_comparison(executor)(bars, settings, strategies=names, start=start, end=end)
+        assert list(got.results) == names and list(got.benchmarks) == list(want.benchmarks)
+        assert got.params == want.params
+        assert_frame_equal(got.table(), want.table())
+        for name in names:
+            for costs in ("on", "off"):
+                a, b = got.results[name][costs], want.results[name][costs]
+                assert_frame_equal(a.equity, b.equity)
+                assert_frame_equal(a.fills, b.fills)
 
 
 def test_the_backtest_cli_on_the_cluster_prints_the_in_process_table(
