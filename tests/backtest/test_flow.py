@@ -77,13 +77,15 @@ def test_flow_compares_publishes_and_records(prefect_api: None, stored: tuple[Se
     assert row.start == START and row.end <= END and row.symbols == SYMBOLS
     assert set(row.metrics) == {"sma_crossover", "rsi_reversion", "ensemble", "buy_and_hold", "equal_weight"}
     assert row.params["costs"]["slippage_bps"] == 10
-    with get_client(sync_client=True) as client:
-        arts = {
-            key: client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
-            for key in ("backtest-comparison", "backtest-tearsheet")
+    with get_client(sync_client=True) as client:  # this run's artifacts (other tests publish the same keys)
+        keys = ("backtest-comparison", "backtest-tearsheet")
+        found = {
+            k: client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[k])))
+            for k in keys
         }
+    arts = {k: [a for a in found[k] if str(a.flow_run_id) == str(row.flow_run_id)] for k in keys}
     assert arts["backtest-comparison"] and arts["backtest-comparison"][0].type == "table"
-    link = arts["backtest-tearsheet"][0]  # Prefect stores a link artifact as markdown [text](url)
+    (link,) = arts["backtest-tearsheet"]  # Prefect stores a link artifact as markdown [text](url)
     assert f"({out['tearsheet_url']})" in str(link.data)
 
 
