@@ -16,6 +16,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
+import flows  # noqa: F401  (one line for expected errors, also when Prefect loads this file by path)
 from tasks.backtest import (
     compare_strategies,
     load_backtest_bars,

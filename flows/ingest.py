@@ -17,6 +17,7 @@ from typing import Literal
 from prefect import flow
 from prefect.runtime import flow_run
 
+import flows  # noqa: F401  (one line for expected errors, also when Prefect loads this file by path)
 from stockflow.ingest import IngestReport
 from tasks.ingest import fetch_task, publish_artifacts, publish_failure, store_task, validate_task
 

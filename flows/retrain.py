@@ -14,6 +14,7 @@ from typing import Any, Literal
 from prefect import flow
 from prefect.runtime import flow_run
 
+import flows  # noqa: F401  (one line for expected errors, also when Prefect loads this file by path)
 from tasks.compute import fold_runner
 from tasks.ml import (
     evaluate_challengers,
