@@ -16,6 +16,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
+import flows  # noqa: F401  (one line for expected errors, also when Prefect loads this file by path)
 from stockflow.backtest.service import fail_run, make_request, new_run_key, start_run
 from stockflow.compute.executor import open_executor
 from stockflow.config import load_settings

@@ -16,6 +16,7 @@ import datetime as dt
 from prefect import flow
 from prefect.runtime import flow_run
 
+import flows  # noqa: F401  (one line for expected errors, also when Prefect loads this file by path)
 from stockflow.choices import SourceName
 from stockflow.config import load_settings
 from stockflow.crashed import mark_crashed_runs

@@ -6,6 +6,7 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.runtime import flow_run
 
+import flows  # noqa: F401  (one line for expected errors, also when Prefect loads this file by path)
 from stockflow.brokers import make_broker
 from stockflow.choices import TradingStateName
 from stockflow.config import load_settings

@@ -16,6 +16,7 @@ from typing import Any
 from prefect import flow
 from prefect.states import Cancelled, State
 
+import flows  # noqa: F401  (one line for expected errors, also when Prefect loads this file by path)
 from stockflow.config import load_settings
 from stockflow.db import get_engine, upgrade
 from stockflow.ml.registry import NoChampionError

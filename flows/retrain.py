@@ -14,6 +14,7 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run
 
+import flows  # noqa: F401  (one line for expected errors, also when Prefect loads this file by path)
 from stockflow.choices import ModelKind
 from stockflow.compute.executor import open_executor
 from stockflow.config import load_settings

@@ -22,6 +22,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
+import flows  # noqa: F401  (one line for expected errors, also when Prefect loads this file by path)
 from flows.ingest import ingest_flow
 from flows.retrain import retrain_flow
 from stockflow.brokers import make_broker

@@ -2,10 +2,10 @@
 
 ``explain(exc)`` turns an exception a person can fix (the taxonomy of :mod:`stockflow.errors`, a database
 that is unreachable, read-only, full or gone, a Prefect API that does not answer, a date outside the
-exchange calendar) into one line, and returns ``None`` for anything else: a bug, which keeps its
-traceback. ``install()`` applies the same rule to every log record in the process, Prefect's run and
-task loggers included: a record carrying an expected error loses its traceback and says the line
-instead. ``STOCKFLOW_DEBUG=1`` (``stockflow --debug``) keeps every traceback.
+exchange calendar, flow run parameters of the wrong type) into one line, and returns ``None`` for
+anything else: a bug, which keeps its traceback. ``install()`` applies the same rule to every log record
+in the process, Prefect's run and task loggers included: a record carrying an expected error loses its
+traceback and says the line instead. ``STOCKFLOW_DEBUG=1`` (``stockflow --debug``) keeps every traceback.
 """
 
 from __future__ import annotations
@@ -135,11 +135,25 @@ def _explain_calendar(exc: BaseException) -> str | None:
     return None
 
 
+def _explain_parameters(exc: BaseException) -> str | None:
+    """A flow run created with parameters its flow refuses (the UI's custom run with validation off,
+    ``create_flow_run`` with ``enforce_parameter_schema=False``): Prefect's ``ParameterTypeError``."""
+    from prefect.exceptions import ParameterTypeError
+
+    if not isinstance(exc, ParameterTypeError):
+        return None
+    problems = [ln.strip()[2:] for ln in str(exc).splitlines() if ln.strip().startswith("- ")]
+    return (
+        f"invalid flow run parameters: {'; '.join(problems) or _one_line(exc)}; the run did not start. "
+        "Run it again with parameters of the types the deployment shows (leave parameter validation on)"
+    )
+
+
 def explain(exc: BaseException) -> str | None:
     """One line for an expected error, ``None`` for a bug (which keeps its traceback)."""
     if isinstance(exc, StockflowError):
         return _one_line(exc)
-    for fn in (_explain_db, _explain_os, _explain_http, _explain_calendar):
+    for fn in (_explain_db, _explain_os, _explain_http, _explain_calendar, _explain_parameters):
         msg = fn(exc)
         if msg:
             return msg

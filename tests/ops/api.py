@@ -19,14 +19,18 @@ def deployment(api: str, full_name: str) -> dict[str, Any]:
     return found[full_name]
 
 
-def create_run(api: str, full_name: str, parameters: dict[str, Any] | None = None) -> tuple[int, Any]:
+def create_run(
+    api: str, full_name: str, parameters: dict[str, Any] | None = None, *, validate: bool = True
+) -> tuple[int, Any]:
     """POST create_flow_run for a deployment: (status, body). Retries a 503 (Prefect's answer to SQLite's
-    "database is locked"), as Prefect's own client does."""
+    "database is locked"), as Prefect's own client does. ``validate=False``: the UI's custom run with
+    parameter validation off (``enforce_parameter_schema: false``)."""
     dep = deployment(api, full_name)
+    payload: dict[str, Any] = {"parameters": parameters or {}}
+    if not validate:
+        payload["enforce_parameter_schema"] = False
     for attempt in range(5):
-        status, body = http_post_json(
-            f"{api}/deployments/{dep['id']}/create_flow_run", {"parameters": parameters or {}}, timeout=60
-        )
+        status, body = http_post_json(f"{api}/deployments/{dep['id']}/create_flow_run", payload, timeout=60)
         if status != 503:
             break
         time.sleep(1 + attempt)
