@@ -22,7 +22,7 @@ from typing import Any
 
 RESULTS = Path(".bench") / "scale" / "results.jsonl"
 SIZES = (100, 488, 2000, 5000)
-STAGES = ("features", "backtest", "retrain")
+STAGES = ("features", "features_store", "backtest", "retrain")
 
 
 def default_plan() -> list[tuple[str, str, int]]:

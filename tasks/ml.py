@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from stockflow.config import Settings
     from stockflow.ml.drift import DriftResult
     from stockflow.ml.predict import PredictReport
-    from stockflow.ml.retrain import Evaluation, FoldRunner, PreparedData, RetrainReport
+    from stockflow.ml.retrain import Evaluation, FinalRunner, FoldRunner, PreparedData, RetrainReport
 
 RETRAIN_METRICS_KEY = "retrain-metrics"
 RETRAIN_CARD_KEY = "retrain-model-card"
@@ -38,14 +38,18 @@ def prepare_training_data(
     symbols: Sequence[str] | None = None,
     start: dt.date | None = None,
     end: dt.date | None = None,
+    *,
+    to_store: bool = False,
 ) -> PreparedData:
-    """Bars -> features -> walk-forward folds for the chosen universe and window."""
+    """Bars -> features -> walk-forward folds for the chosen universe and window. ``to_store``: the
+    features written per chunk to the feature store under ``data_dir`` (by the Dask workers when a
+    cluster is in reach), not held in this process."""
     from stockflow.ml.retrain import prepare_data
 
-    data = prepare_data(settings, engine, symbols=symbols, start=start, end=end)
+    data = prepare_data(settings, engine, symbols=symbols, start=start, end=end, to_store=to_store)
     get_logger().info(
         "training data: %d symbols, %d rows, %d folds; skipped %s",
-        len(data.symbols), data.frame.height, len(data.folds), data.skipped or "none",
+        len(data.symbols), data.rows, len(data.folds), data.skipped or "none",
     )  # fmt: skip
     return data
 
@@ -68,12 +72,20 @@ def evaluate_challengers(
 
 @task(name="train-register-promote", cache_policy=NO_CACHE)
 def train_register_promote(
-    settings: Settings, engine: Engine, data: PreparedData, evaluation: Evaluation, run_id: int
+    settings: Settings,
+    engine: Engine,
+    data: PreparedData,
+    evaluation: Evaluation,
+    run_id: int,
+    *,
+    final_runner: FinalRunner | None = None,
 ) -> RetrainReport:
-    """Final models on the latest window, saved and registered; the candidate promoted when decided."""
+    """Final models on the latest window, saved and registered; the candidate promoted when decided.
+    ``final_runner`` fits them (default: here; tasks.compute.final_runner: one task per kind on Dask)."""
     from stockflow.ml.retrain import finalize
+    from stockflow.ml.retrain_data import final_here
 
-    return finalize(settings, engine, data, evaluation, run_id)
+    return finalize(settings, engine, data, evaluation, run_id, final_runner=final_runner or final_here)
 
 
 def retrain_summary(report: RetrainReport) -> dict[str, Any]:

@@ -297,6 +297,52 @@ def final_window(frame: pl.DataFrame, train_days: int, label_horizon: int) -> pl
     return rows.filter(pl.col("session") >= start)
 
 
+#: Sessions kept before a window's first session (sequence context, label lookups): generous.
+CONTEXT_MARGIN_SESSIONS = 64
+
+
+def window_bounds(
+    sessions: pl.Series, first: dt.date, last: dt.date, margin: int = CONTEXT_MARGIN_SESSIONS
+) -> tuple[dt.date, dt.date]:
+    """First and last session of the rows a window ``first``..``last`` reads: ``margin`` sessions of
+    ``sessions`` (sorted, all of the frame's) before ``first``, through ``last``."""
+    idx = int(sessions.search_sorted(first))
+    lo: dt.date = sessions[max(idx - margin, 0)]
+    return lo, last
+
+
+@dataclass(frozen=True)
+class FinalFit:
+    """Final models fitted on the latest window, each with its drift reference (small: no training rows)."""
+
+    models: dict[str, BaseModel]
+    references: dict[str, pl.DataFrame]
+    train_start: dt.date
+    train_end: dt.date
+
+
+def final_fit(
+    frame: pl.DataFrame, recipes: Mapping[str, Recipe], cfg: TrainConfig, train_days: int
+) -> FinalFit:
+    """Fit ``recipes`` on the final window of ``frame`` (its last ``train_days`` labelled sessions) and
+    predict each one's drift reference. A subset of recipes gives the same models as all at once (each is
+    fitted alone and seeded; an ensemble reuses the members fitted beside it)."""
+    train_rows = final_window(frame, train_days, cfg.label_horizon)
+    fitted = fit_recipes(train_rows, recipes, cfg)
+    refs = {name: reference_frame(fitted, name, frame, cfg) for name in fitted.models}
+    start: dt.date = train_rows.get_column("session").min()  # type: ignore[assignment]
+    end: dt.date = train_rows.get_column("session").max()  # type: ignore[assignment]
+    return FinalFit(dict(fitted.models), refs, start, end)
+
+
+def final_window_start(labelled_sessions: Sequence[dt.date], train_days: int) -> dt.date:
+    """First session of :func:`final_window` given the sessions that have labelled usable rows."""
+    if not labelled_sessions:
+        raise DataError("no labelled rows outside the warm-up to train on", rule="training_rows")
+    days = sorted(labelled_sessions)
+    return days[max(len(days) - train_days, 0)]
+
+
 def reference_frame(fitted: FittedSet, name: str, frame: pl.DataFrame, cfg: TrainConfig) -> pl.DataFrame:
     """Drift reference of a final model: its validation rows (unseen by the fit) with its predictions."""
     rows = fitted.val_rows if fitted.val_rows is not None and fitted.val_rows.height else fitted.fit_rows
