@@ -50,6 +50,16 @@ MODELS = {
 }
 
 
+def _cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _workers_cpu_s(client: Any) -> float:
+    """CPU seconds spent so far by all the workers (a load-independent measure of the work done)."""
+    return float(sum(client.run(_cpu_s).values()))
+
+
 def _rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
@@ -193,6 +203,8 @@ def job(stage: str, mode: str, n: int) -> dict[str, Any]:
         client.wait_for_workers(2)
         client.run(_warm)  # a standing cluster has its imports done; a job should not time them
         out["cluster_start_and_imports_s"] = round(time.perf_counter() - t, 2)
+    cpu0 = _cpu_s()
+    wcpu0 = _workers_cpu_s(client) if client is not None else 0.0
     t0 = time.perf_counter()
     if stage == "features":
         from stockflow.compute.features import build_features_report
@@ -262,6 +274,10 @@ def job(stage: str, mode: str, n: int) -> dict[str, Any]:
     else:
         raise SystemExit(f"unknown stage {stage}")
     out["wall_s"] = round(time.perf_counter() - t0, 2)
+    out["cpu_s_driver"] = round(_cpu_s() - cpu0, 2)
+    out["cpu_s_workers"] = round(_workers_cpu_s(client) - wcpu0, 2) if client is not None else 0.0
+    out["cpu_s_total"] = round(out["cpu_s_driver"] + out["cpu_s_workers"], 2)
+    out["loadavg_1m_end"] = os.getloadavg()[0]
     out["peak_rss_mb_driver"] = _rss_mb()
     if client is not None and sampler is not None:
         out["peak_rss_mb_workers"] = _worker_peaks(client)
