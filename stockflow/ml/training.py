@@ -103,7 +103,8 @@ def _cap(rows: pl.DataFrame, max_rows: int | None) -> pl.DataFrame:
 def _xy(
     rows: pl.DataFrame, cols: Sequence[str], label: str = "y_out"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    X = rows.select(list(cols)).to_numpy().astype(np.float64)
+    # copy=False: the frame's float64 columns need no second copy (the largest array of a fit).
+    X = rows.select(list(cols)).to_numpy(writable=True).astype(np.float64, copy=False)
     y = rows.get_column(label).cast(pl.Int64).to_numpy() if label in rows.columns else np.zeros(0)
     return X, y, rows.get_column("symbol").to_numpy()
 
@@ -174,7 +175,9 @@ def fit_recipes(
     training its members again (the same fit it would do, once). ``shuffle_seed`` permutes the labels
     (shuffled-label control).
     """
-    train = train.filter(pl.col(cfg.label).is_not_null()) if cfg.label in train.columns else train
+    if cfg.label in train.columns and train.get_column(cfg.label).null_count():
+        # Only when some label is missing: a copy of the training rows is the largest frame of a fit.
+        train = train.filter(pl.col(cfg.label).is_not_null())
     fit_rows, val_rows = validation_split(train, cfg.val_days, cfg.purge_days)
     fit_rows = _cap(fit_rows, cfg.max_train_rows)
     cols = cfg.feature_columns
