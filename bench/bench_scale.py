@@ -1,7 +1,8 @@
-"""Cost curves of the scale-out path (issue 14): wall time and peak memory per process of features,
-walk-forward retrain (LightGBM, 4 folds) and the 5 backtest strategies at 100, 488, 2,000 and 5,000
-symbols, in process vs a Dask LocalCluster of 2 worker processes, with the growth exponent (slope of
-log wall time on log symbols). Sizes above 488 are SYNTHETIC (bench/scale_job.py says how).
+"""Cost curves of the scale-out path (issue 14): wall time, CPU seconds of all processes and peak memory
+per process (driver and each worker) of features (returned, or stored), retrain (features, walk-forward
+with LightGBM on 4 folds, final fit) and the 5 backtest strategies at 100, 488, 2,000 and 5,000 symbols,
+in process vs a Dask LocalCluster of 2 worker processes, with the growth exponent (slope of log wall
+time on log symbols). Sizes above 488 are SYNTHETIC (bench/scale_job.py says how).
 
 Each measurement runs in its own process (bench/scale_job.py) under a timeout, so one that would not end
 or would exhaust memory is reported as such and the others still run. ``BENCH_SCALE_PLAN`` picks jobs
@@ -22,7 +23,7 @@ from typing import Any
 
 RESULTS = Path(".bench") / "scale" / "results.jsonl"
 SIZES = (100, 488, 2000, 5000)
-STAGES = ("features", "backtest", "retrain")
+STAGES = ("features", "features_store", "backtest", "retrain")
 
 
 def default_plan() -> list[tuple[str, str, int]]:
@@ -67,13 +68,23 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             pts = [r for r in rows if r.get("stage") == st and r.get("mode") == m and "wall_s" in r]
             pts.sort(key=lambda r: r["symbols"])
             out[f"{st}_{m}"] = {
-                r["symbols"]: {"wall_s": r["wall_s"], "peak_mb_max_process": r["peak_rss_mb_max_process"]}
+                r["symbols"]: {
+                    "wall_s": r["wall_s"],
+                    "cpu_s": r.get("cpu_s_total"),
+                    "peak_mb_max_process": r["peak_rss_mb_max_process"],
+                    "peak_mb_driver": r["peak_rss_mb_driver"],
+                }
                 for r in pts
             }
             out[f"{st}_{m}_exponent"] = exponent([(r["symbols"], r["wall_s"]) for r in pts])
         a, b = (_at(rows, st, m, 488) for m in ("inproc", "dask"))
         if a and b:
             out[f"{st}_dask_overhead_at_488"] = f"{100 * (b['wall_s'] / a['wall_s'] - 1):+.0f}%"
+            if a.get("cpu_s_total") and b.get("cpu_s_total"):
+                # CPU seconds of all processes: what the Dask path costs beyond the work, whatever the load.
+                out[f"{st}_dask_cpu_overhead_at_488"] = (
+                    f"{100 * (b['cpu_s_total'] / a['cpu_s_total'] - 1):+.0f}%"
+                )
     return out
 
 

@@ -1,6 +1,18 @@
 """One measurement of the scale benchmark, in its own process (so each peak memory is its own):
-``python -m bench.scale_job STAGE MODE N OUT.json`` with STAGE features | retrain | backtest and MODE
-inproc | dask (a LocalCluster of 2 single-threaded worker processes, the machine's cores).
+``python -m bench.scale_job STAGE MODE N OUT.json`` with STAGE features | features_store | retrain |
+backtest and MODE inproc | dask (a LocalCluster of 2 single-threaded worker processes, the machine's cores).
+
+- ``features``: the feature frame returned to this process (chunks' frames gathered on Dask);
+- ``features_store``: the features stored: in process built whole and written to the feature store's
+  parquet file (what ``stockflow features`` does); on Dask each worker writes its chunks to the chunked
+  store and nothing comes back;
+- ``retrain``: features, walk-forward (LightGBM, 4 folds) and the final fit, as the retrain flow runs
+  them: in process the frame in memory; on Dask the features in the chunked store, each (kind, fold) unit
+  and each final fit reading its sessions on its worker.
+
+Peak memory per process: the driver's own ``ru_maxrss``, each worker's ``ru_maxrss`` (asked of the
+workers at the end) and, sampled every 0.2 s with psutil, the largest RSS any worker process reached (a
+worker restarted for memory keeps its figure there).
 
 Universes larger than the shared file's 488 symbols are SYNTHETIC: symbols resampled with replacement,
 each copy's prices scaled by a random factor and perturbed by a small multiplicative noise per session
@@ -36,6 +48,16 @@ MODELS = {
     "val_days": 100,
     "lgbm_num_boost_round": 100,
 }
+
+
+def _cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _workers_cpu_s(client: Any) -> float:
+    """CPU seconds spent so far by all the workers (a load-independent measure of the work done)."""
+    return float(sum(client.run(_cpu_s).values()))
 
 
 def _rss_mb() -> float:
@@ -109,6 +131,39 @@ def _warm() -> None:
     simulate(panel, SignalPanel(one.astype(np.int8), one, one, one > 0), BacktestConfig())
 
 
+class WorkerSampler:
+    """Peak RSS (MB) of every process below this one (the cluster's nannies and workers), sampled."""
+
+    def __init__(self, every: float = 0.2) -> None:
+        import threading
+
+        import psutil
+
+        self.me = psutil.Process()
+        self.peaks: dict[int, float] = {}
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.wait(self.every):
+            for p in self.me.children(recursive=True):
+                try:
+                    mb = p.memory_info().rss / 2**20
+                except psutil.Error:
+                    continue
+                self.peaks[p.pid] = max(self.peaks.get(p.pid, 0.0), mb)
+
+    def stop(self) -> list[float]:
+        """Stop; the peaks of the processes seen (largest first, MB)."""
+        self._stop.set()
+        self._thread.join()
+        return sorted((round(v, 1) for v in self.peaks.values()), reverse=True)
+
+
 def _worker_peaks(client: Any) -> list[float]:
     def peak() -> float:
         import resource as r
@@ -116,6 +171,30 @@ def _worker_peaks(client: Any) -> list[float]:
         return round(r.getrusage(r.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
     return sorted(client.run(peak).values())
+
+
+def _parts_dir() -> Path:
+    return (CACHE / "parts" / f"{os.getpid()}").resolve()
+
+
+def _features_store(settings: Any, bars: pl.DataFrame, client: Any) -> dict[str, Any]:
+    from stockflow.features.store import discard_chunks, save_features
+
+    from stockflow.compute.features import build_features_to_store
+    from stockflow.features import build_features_report
+
+    if client is None:
+        res = build_features_report(bars, settings.features)
+        path = save_features(res, settings.model_copy(update={"data_dir": _parts_dir()}))
+        rows = res.frame.height
+        del res
+        import shutil
+
+        shutil.rmtree(_parts_dir(), ignore_errors=True)
+        return {"feature_rows": rows, "written": str(path.name)}
+    stored = build_features_to_store(bars, settings.features, _parts_dir(), chunk_symbols=64, client=client)
+    discard_chunks(stored.store)
+    return {"feature_rows": stored.rows, "written": f"{len(stored.store.files)} chunk files"}
 
 
 def job(stage: str, mode: str, n: int) -> dict[str, Any]:
@@ -126,45 +205,72 @@ def job(stage: str, mode: str, n: int) -> dict[str, Any]:
     bars = universe(n)
     out: dict[str, Any] = {"stage": stage, "mode": mode, "symbols": n, "bar_rows": bars.height}
     client = None
+    sampler = None
     if mode == "dask":
         t = time.perf_counter()
+        sampler = WorkerSampler()
         cluster, client = _cluster()
         client.wait_for_workers(2)
         client.run(_warm)  # a standing cluster has its imports done; a job should not time them
         out["cluster_start_and_imports_s"] = round(time.perf_counter() - t, 2)
     elif stage == "backtest":
         _warm()  # imports and the kernel's first call, as the cluster's workers had theirs
+    cpu0 = _cpu_s()
+    wcpu0 = _workers_cpu_s(client) if client is not None else 0.0
     t0 = time.perf_counter()
     if stage == "features":
         from stockflow.compute.features import build_features_report
 
         res = build_features_report(bars, settings.features, client=client, chunk_symbols=64)
         out["feature_rows"] = res.frame.height
+    elif stage == "features_store":
+        out.update(_features_store(settings, bars, client))
     elif stage == "retrain":
+        from stockflow.features.store import discard_chunks
+
         from models.factory import effective_params, params_from_settings
         from stockflow.compute.executor import DaskExecutor
-        from stockflow.compute.features import build_features_report
+        from stockflow.compute.features import build_features_report, build_features_to_store
         from stockflow.compute.walkforward import UnitRunner
         from stockflow.evaluation import folds
         from stockflow.ml.retrain import PreparedData, evaluate_walk_forward, serial_runner, train_config
+        from stockflow.ml.retrain_data import final_here
         from stockflow.ml.training import Recipe, usable_rows
 
         ms = settings.models
-        frame = build_features_report(bars, settings.features, client=client, chunk_symbols=64).frame
+        store = None
+        if client is None:
+            frame = build_features_report(bars, settings.features).frame
+            sessions = usable_rows(frame).get_column("session").unique().to_list()
+        else:
+            frame = None
+            store = build_features_to_store(
+                bars, settings.features, _parts_dir(), chunk_symbols=64, client=client
+            ).store
+            sessions = store.usable_sessions()
+        del bars
         out["features_s"] = round(time.perf_counter() - t0, 2)
-        sessions = usable_rows(frame).get_column("session").unique().to_list()
         fs = folds(sessions, ms.train_window_days, ms.test_window_days, ms.purge_days, ms.n_folds)
-        data = PreparedData(frame, [], {}, fs)
+        data = PreparedData(frame, [], {}, fs, store)
         recipes = {
             "lightgbm": Recipe("lightgbm", effective_params("lightgbm", params_from_settings("lightgbm", ms)))
         }
-        runner = UnitRunner(DaskExecutor(client=client)) if client is not None else serial_runner
+        unit_runner = UnitRunner(DaskExecutor(client=client)) if client is not None else None
+        runner = unit_runner or serial_runner
+        cfg = train_config(settings)
         t1 = time.perf_counter()
-        preds, metrics, _ = evaluate_walk_forward(data, recipes, train_config(settings), None, runner)
+        preds, metrics, _ = evaluate_walk_forward(data, recipes, cfg, None, runner)
         out["walk_forward_s"] = round(time.perf_counter() - t1, 2)
+        t2 = time.perf_counter()
+        final = (unit_runner.final if unit_runner else final_here)(
+            data.source, recipes, cfg, ms.train_window_days
+        )
+        out["final_fit_s"] = round(time.perf_counter() - t2, 2)
+        out["final_reference_rows"] = final.references["lightgbm"].height
         out["folds"] = len(fs)
         out["prediction_rows"] = preds.height
         out["auc_lightgbm"] = metrics["lightgbm"].get("roc_auc")
+        discard_chunks(store)
     elif stage == "backtest":
         from stockflow.backtest.runner import run_comparison
         from stockflow.compute.backtest import parallel_comparison
@@ -178,12 +284,24 @@ def job(stage: str, mode: str, n: int) -> dict[str, Any]:
     else:
         raise SystemExit(f"unknown stage {stage}")
     out["wall_s"] = round(time.perf_counter() - t0, 2)
+    out["cpu_s_driver"] = round(_cpu_s() - cpu0, 2)
+    out["cpu_s_workers"] = round(_workers_cpu_s(client) - wcpu0, 2) if client is not None else 0.0
+    out["cpu_s_total"] = round(out["cpu_s_driver"] + out["cpu_s_workers"], 2)
+    out["loadavg_1m_end"] = os.getloadavg()[0]
     out["peak_rss_mb_driver"] = _rss_mb()
-    if client is not None:
+    if client is not None and sampler is not None:
         out["peak_rss_mb_workers"] = _worker_peaks(client)
+        out["workers_alive_at_end"] = len(client.scheduler_info().get("workers", {}))
         client.close()
         cluster.close()
-    out["peak_rss_mb_max_process"] = max([out["peak_rss_mb_driver"], *out.get("peak_rss_mb_workers", [])])
+        out["peak_rss_mb_sampled_children"] = sampler.stop()[:4]
+    out["peak_rss_mb_max_process"] = max(
+        [
+            out["peak_rss_mb_driver"],
+            *out.get("peak_rss_mb_workers", []),
+            *out.get("peak_rss_mb_sampled_children", []),
+        ]
+    )
     return out
 
 

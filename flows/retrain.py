@@ -19,8 +19,9 @@ from stockflow.choices import ModelKind
 from stockflow.compute.executor import open_executor
 from stockflow.config import load_settings
 from stockflow.db import get_engine, upgrade
+from stockflow.features.parquet import discard_chunks
 from stockflow.ml.retrain import fail_run, resolve_kinds, start_run
-from tasks.compute import fold_runner
+from tasks.compute import final_runner, fold_runner
 from tasks.ml import (
     evaluate_challengers,
     prepare_training_data,
@@ -45,11 +46,17 @@ def retrain_flow(
     params = {"symbols": symbols or [], "start": start, "end": end, "kinds": chosen}
     run_id = start_run(engine, params, str(flow_run.get_id() or "") or None)
     try:
-        # compute.dask_address: features in chunks and one task per (kind, fold) on Dask; unset: here.
+        # compute.dask_address: features written in chunks to the feature store by the workers, one task
+        # per (kind, fold) and one final fit per kind on Dask; unset: all here, the frame in memory.
         with open_executor(settings) as executor:
-            data = prepare_training_data(settings, engine, symbols, start, end)
-            evaluation = evaluate_challengers(settings, engine, data, chosen, fold_runner(executor))
-        report = train_register_promote(settings, engine, data, evaluation, run_id)
+            data = prepare_training_data(settings, engine, symbols, start, end, to_store=executor.distributed)
+            try:
+                evaluation = evaluate_challengers(settings, engine, data, chosen, fold_runner(executor))
+                report = train_register_promote(
+                    settings, engine, data, evaluation, run_id, final_runner=final_runner(executor)
+                )
+            finally:
+                discard_chunks(data.store)
     except BaseException as err:
         fail_run(engine, run_id, err)
         raise

@@ -21,14 +21,15 @@ from prefect.deployments import run_deployment
 from models.cards import metrics_rows, retrain_markdown
 from stockflow.logs import get_logger
 from stockflow.ml.drift import run_drift
-from stockflow.ml.retrain import evaluate, finalize, prepare_data, serial_runner
+from stockflow.ml.retrain import evaluate, finalize, prepare_data
+from stockflow.ml.retrain_data import final_here, serial_runner
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from stockflow.config import Settings
     from stockflow.ml.drift import DriftResult
-    from stockflow.ml.retrain import Evaluation, FoldRunner, PreparedData, RetrainReport
+    from stockflow.ml.retrain import Evaluation, FinalRunner, FoldRunner, PreparedData, RetrainReport
 
 RETRAIN_METRICS_KEY = "retrain-metrics"
 RETRAIN_CARD_KEY = "retrain-model-card"
@@ -43,12 +44,16 @@ def prepare_training_data(
     symbols: Sequence[str] | None = None,
     start: dt.date | None = None,
     end: dt.date | None = None,
+    *,
+    to_store: bool = False,
 ) -> PreparedData:
-    """Bars -> features -> walk-forward folds for the chosen universe and window."""
-    data = prepare_data(settings, engine, symbols=symbols, start=start, end=end)
+    """Bars -> features -> walk-forward folds for the chosen universe and window. ``to_store``: the
+    features written per chunk to the feature store under ``data_dir`` (by the Dask workers when a
+    cluster is in reach), not held in this process."""
+    data = prepare_data(settings, engine, symbols=symbols, start=start, end=end, to_store=to_store)
     get_logger().info(
         "training data: %d symbols, %d rows, %d folds; skipped %s",
-        len(data.symbols), data.frame.height, len(data.folds), data.skipped or "none",
+        len(data.symbols), data.rows, len(data.folds), data.skipped or "none",
     )  # fmt: skip
     return data
 
@@ -69,10 +74,17 @@ def evaluate_challengers(
 
 @task(name="train-register-promote", cache_policy=NO_CACHE)
 def train_register_promote(
-    settings: Settings, engine: Engine, data: PreparedData, evaluation: Evaluation, run_id: int
+    settings: Settings,
+    engine: Engine,
+    data: PreparedData,
+    evaluation: Evaluation,
+    run_id: int,
+    *,
+    final_runner: FinalRunner | None = None,
 ) -> RetrainReport:
-    """Final models on the latest window, saved and registered; the candidate promoted when decided."""
-    return finalize(settings, engine, data, evaluation, run_id)
+    """Final models on the latest window, saved and registered; the candidate promoted when decided.
+    ``final_runner`` fits them (default: here; tasks.compute.final_runner: one task per kind on Dask)."""
+    return finalize(settings, engine, data, evaluation, run_id, final_runner=final_runner or final_here)
 
 
 def retrain_summary(report: RetrainReport) -> dict[str, Any]:

@@ -82,13 +82,14 @@ def simulate(
     fills, fcols = np.empty((4, cap), dtype=np.int64), np.empty((4, cap))
     curves = np.empty((3, n_sessions))
     n_pos = np.zeros(n_sessions, dtype=np.int64)
+
     # Writeable, C-ordered arrays: a panel that arrives read-only (Dask hands a worker the arrays another
     # worker built as read-only buffers) would otherwise make numba compile a second kernel (~40 s).
-    arrays = tuple(
-        np.require(a, requirements=("C", "W"))
-        for a in (panel.open, panel.high, panel.low, panel.close, panel.valid,
-                  sig.target, sig.entry, sig.strength, sig.size)
-    )  # fmt: skip
+    def w(a: np.ndarray) -> np.ndarray:
+        return np.require(a, requirements=("C", "W"))
+
+    arrays = (w(panel.open), w(panel.high), w(panel.low), w(panel.close), w(panel.valid),
+              w(sig.target), w(sig.entry), w(sig.strength), w(sig.size))  # fmt: skip
     t = 0
     while t < n_sessions:
         if fills.shape[1] - istate[kernel.N_FILLS] < 2 * n:

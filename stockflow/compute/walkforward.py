@@ -10,26 +10,37 @@ A unit is ``fold_predictions`` (stockflow.ml.training) called with a subset of t
   recipe's, as in-process), else with the first unit; the baselines come from that same unit only.
 
 Each fold's rows are sliced once (the fold's sessions and a margin before them: all that the fit, the
-purged split and sequence context read) and scattered to the cluster once, shared by its units.
+purged split and sequence context read) and scattered to the cluster once, shared by its units. When the
+features are in the chunked store (``PreparedData.store``: a retrain on a cluster), no rows travel at all:
+each unit gets the store's file paths and the session bounds, and reads those rows on its worker.
+
+The final fits (:meth:`UnitRunner.final`) are split the same way: one unit per recipe group, each reading
+the final window from the store, returning the fitted models and their drift references only.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from stockflow.ml.training import Recipe, TrainConfig, fold_predictions
+from stockflow.features.store import ChunkStore, StoredSlice
+from stockflow.ml.training import (
+    CONTEXT_MARGIN_SESSIONS,
+    FinalFit,
+    Recipe,
+    TrainConfig,
+    final_fit,
+    final_window_start,
+    fold_predictions,
+    window_bounds,
+)
 
 if TYPE_CHECKING:
     from stockflow.compute.executor import Executor
     from stockflow.evaluation import Fold
-
-#: Sessions kept before a fold's first training session (sequence context, label lookups): generous.
-CONTEXT_MARGIN_SESSIONS = 64
 
 
 @dataclass(frozen=True)
@@ -75,7 +86,7 @@ def plan_units(recipes: Mapping[str, Recipe], control_kind: str) -> list[UnitSpe
 
 
 def run_unit(
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | StoredSlice,
     fold: Fold,
     *,
     recipes: Mapping[str, Recipe],
@@ -83,7 +94,10 @@ def run_unit(
     aliases: Mapping[str, str],
     spec: UnitSpec,
 ) -> pl.DataFrame:
-    """Predictions of one unit on one fold: a plain function of arrays (no database, no files)."""
+    """Predictions of one unit on one fold: a plain function of a frame or of stored rows it reads here
+    (no database)."""
+    if isinstance(frame, StoredSlice):
+        frame = frame.load()
     subset = {n: recipes[n] for n in spec.names}
     out = fold_predictions(frame, fold, subset, cfg, aliases=aliases, control=spec.control)
     if out.is_empty() or spec.baselines:
@@ -127,9 +141,7 @@ def fold_slice(frame: pl.DataFrame, fold: Fold, margin: int = CONTEXT_MARGIN_SES
     """Rows of the sessions a fold reads: ``margin`` sessions before its training window to its last test
     session (whole sessions, so cross-sectional columns are unchanged)."""
     sessions = frame.get_column("session").unique().sort()
-    first: dt.date = fold.train_start
-    idx = int(sessions.search_sorted(first))
-    lo = sessions[max(idx - margin, 0)]
+    lo, _ = window_bounds(sessions, fold.train_start, fold.test_end, margin)
     return frame.filter((pl.col("session") >= lo) & (pl.col("session") <= fold.test_end))
 
 
@@ -143,9 +155,10 @@ class UnitRunner:
 
     executor: Executor
     unit_task: Any = run_unit
+    final_task: Any = None  # the Prefect task wrapping run_final_unit (None: the function itself)
 
     def __call__(self, fn: Callable[[Fold], pl.DataFrame], folds: Sequence[Fold]) -> list[pl.DataFrame]:
-        from stockflow.ml.retrain import FoldJob
+        from stockflow.ml.retrain_data import FoldJob
 
         if not isinstance(fn, FoldJob):
             handles = [self.executor.submit(fn, {"fold": f}) for f in folds]
@@ -153,9 +166,16 @@ class UnitRunner:
         specs = plan_units(fn.recipes, fn.cfg.control_kind)
         order = in_process_order(fn.recipes, fn.aliases)
         submitted: list[list[Any]] = []
+        sessions = fn.store.sessions() if fn.store is not None else None
         for fold in folds:
-            rows = fn.frame if not self.executor.distributed else fold_slice(fn.frame, fold)
-            ref = self.executor.scatter(rows)
+            ref: Any
+            if fn.store is not None and sessions is not None:
+                ref = StoredSlice(fn.store, *window_bounds(sessions, fold.train_start, fold.test_end))
+            elif fn.frame is not None:
+                rows = fn.frame if not self.executor.distributed else fold_slice(fn.frame, fold)
+                ref = self.executor.scatter(rows)
+            else:  # pragma: no cover - FoldJob holds one or the other
+                raise ValueError("a FoldJob without frame or store")
             submitted.append(
                 [
                     self.executor.submit(
@@ -173,3 +193,58 @@ class UnitRunner:
                 ]
             )
         return [merge_fold([h.result() for h in hs], order) for hs in submitted]
+
+    def final(
+        self,
+        source: pl.DataFrame | ChunkStore,
+        recipes: Mapping[str, Recipe],
+        cfg: TrainConfig,
+        train_days: int,
+    ) -> FinalFit:
+        """Final fits, one unit per recipe group (an ensemble with its members), merged in the order
+        one call of ``final_fit`` with every recipe gives."""
+        if isinstance(source, ChunkStore):
+            start = final_window_start(source.labelled_sessions(), train_days)
+            sessions = source.sessions()
+            ref: Any = StoredSlice(source, *window_bounds(sessions, start, sessions[-1]))
+        else:
+            ref = self.executor.scatter(source)
+        specs = [s for s in plan_units(recipes, cfg.control_kind) if s.names]
+        handles = [
+            self.executor.submit(
+                self.final_task or run_final_unit,
+                {
+                    "frame": ref,
+                    "recipes": {n: recipes[n] for n in s.names},
+                    "cfg": cfg,
+                    "train_days": train_days,
+                    "unit": "+".join(s.names),
+                },
+            )
+            for s in specs
+        ]
+        fits: list[FinalFit] = [h.result() for h in handles]
+        models = {n: m for f in fits for n, m in f.models.items()}
+        refs = {n: r for f in fits for n, r in f.references.items()}
+        order = in_process_order(recipes, {})
+        return FinalFit(
+            {n: models[n] for n in order if n in models},
+            {n: refs[n] for n in order if n in refs},
+            fits[0].train_start,
+            fits[0].train_end,
+        )
+
+
+def run_final_unit(
+    frame: pl.DataFrame | StoredSlice,
+    *,
+    recipes: Mapping[str, Recipe],
+    cfg: TrainConfig,
+    train_days: int,
+    unit: str = "",
+) -> FinalFit:
+    """Final models of one recipe group with their drift references (reads stored rows here). ``unit``
+    names the group (the task run's name)."""
+    if isinstance(frame, StoredSlice):
+        frame = frame.load()
+    return final_fit(frame, recipes, cfg, train_days)

@@ -3,6 +3,9 @@
 The version, label horizon and spec fingerprint are written into the parquet metadata and a
 ``manifest.json`` beside it; reading checks them, so a frame built by other code or another label
 horizon is refused instead of silently mixed in.
+
+The chunked store (:class:`ChunkStore`, below) is a retrain's working set on a Dask cluster: one file per
+chunk of symbols, written by the workers, read per fold by the units.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +23,7 @@ import pyarrow.parquet as pq
 
 from stockflow.db.base import utcnow
 from stockflow.errors import DataError
-from stockflow.features.build import FeatureResult, output_columns
+from stockflow.features.build import FeatureResult, _with_ranks, output_columns, with_cross_sectional_labels
 from stockflow.features.sets import feature_set
 from stockflow.features.spec import FEATURE_SET_VERSION
 
@@ -127,3 +131,97 @@ def load_features(
     if missing:
         raise DataError(f"feature file lacks columns {missing}", location=str(path), rule="schema")
     return frame.select(cols)
+
+
+# --- Chunked store: the working set of a run on a cluster ------------------------------------------------
+#
+# On a Dask cluster the features of a run are written by the workers, one parquet file per chunk of whole
+# symbols (``part-00000.parquet``, ...), under ``data_dir/features/<version>/parts/<run>/`` on the shared
+# filesystem: the flow's own process never holds the whole frame. The files carry the per-symbol columns
+# only; the cross-sectional labels and ranks need every symbol of a session, so a reader adds them to the
+# whole sessions it reads (:meth:`ChunkStore.read`): the same values as the in-memory frame, session by
+# session, since they depend on nothing else.
+
+PARTS = "parts"
+
+
+def chunk_dir(settings: Settings, version: str, run: str) -> Path:
+    """Directory of one run's chunk files (``data_dir`` must be on a filesystem the workers share)."""
+    return feature_dir(settings, version) / PARTS / run
+
+
+def write_chunk(directory: str | Path, index: int, frame: pl.DataFrame) -> Path:
+    """Write one chunk's per-symbol frame as ``part-<index>.parquet`` (atomically: a worker lost mid-write
+    leaves no partial part; its retry writes the same file)."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"part-{index:05d}.parquet"
+    tmp = out / f".{path.name}.{os.getpid()}.{id(frame)}.tmp"
+    frame.write_parquet(tmp, compression="zstd", row_group_size=64 * 1024)
+    os.replace(tmp, path)
+    return path
+
+
+@dataclass(frozen=True)
+class ChunkStore:
+    """A reference to one run's chunk files (paths and small values only: what a worker receives)."""
+
+    directory: str
+    version: str
+    files: tuple[str, ...]  # part file names, in symbol order
+
+    def _scan(self) -> pl.LazyFrame:
+        if not self.files:
+            raise DataError("no symbol could be featurized", location=self.directory, rule="feature_store")
+        return pl.scan_parquet([str(Path(self.directory) / f) for f in self.files])
+
+    def sessions(self) -> pl.Series:
+        """Every session of the stored rows, sorted (warm-up rows included)."""
+        return self._scan().select(pl.col("session").unique().sort()).collect().get_column("session")
+
+    def usable_sessions(self) -> list[dt.date]:
+        """Sessions with at least one row outside the warm-up (what the folds are cut from)."""
+        lf = self._scan().filter(~pl.col("warmup")).select(pl.col("session").unique().sort())
+        return lf.collect().get_column("session").to_list()
+
+    def labelled_sessions(self) -> list[dt.date]:
+        """Sessions with a labelled row outside the warm-up (``y_out`` is defined exactly there)."""
+        lf = self._scan().filter(~pl.col("warmup") & pl.col("fwd_ret").is_not_null())
+        return lf.select(pl.col("session").unique().sort()).collect().get_column("session").to_list()
+
+    def height(self) -> int:
+        """Rows stored."""
+        return int(self._scan().select(pl.len()).collect().item())
+
+    def read(self, first: dt.date | None = None, last: dt.date | None = None) -> pl.DataFrame:
+        """The feature frame's rows of the sessions ``first``..``last`` (all when None), exactly as the
+        in-memory build has them: same columns, same order (symbol, session), cross-sectional labels and
+        ranks over the whole sessions read. Lazy scan: only those sessions' rows are materialized."""
+        lf = self._scan()
+        if first is not None:
+            lf = lf.filter(pl.col("session") >= first)
+        if last is not None:
+            lf = lf.filter(pl.col("session") <= last)
+        frame = with_cross_sectional_labels(lf.collect())
+        return _with_ranks(frame, feature_set(self.version).ranked).select(output_columns(self.version))
+
+
+@dataclass(frozen=True)
+class StoredSlice:
+    """The rows of sessions ``first``..``last`` of a chunked store, read where it is loaded (a worker)."""
+
+    store: ChunkStore
+    first: dt.date
+    last: dt.date
+
+    def load(self) -> pl.DataFrame:
+        """The rows, as :meth:`ChunkStore.read` gives them."""
+        return self.store.read(self.first, self.last)
+
+
+def discard_chunks(store: ChunkStore | None) -> None:
+    """Remove a run's chunk files (after the run: they are its working set, not the published store)."""
+    import shutil
+
+    if store is not None:
+        shutil.rmtree(store.directory, ignore_errors=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,71 +29,44 @@ from sqlalchemy import Engine
 
 from models.factory import effective_params, params_from_settings
 from stockflow.choices import MODEL_KINDS
-from stockflow.compute.features import build_features_report
 from stockflow.db.base import utcnow
 from stockflow.db.engine import transaction
 from stockflow.db.models_ml import RetrainRun
 from stockflow.errors import ConfigError, DataError
-from stockflow.evaluation import Fold, comparison_table, folds, model_metrics
+from stockflow.evaluation import comparison_table, model_metrics
 from stockflow.evaluation.figures import panel_figures
 from stockflow.evaluation.topk_eval import TopkConfig
 from stockflow.features import feature_set
+from stockflow.features.parquet import discard_chunks
 from stockflow.jsonable import jsonable
 from stockflow.logs import get_logger
 from stockflow.ml import registry
 from stockflow.ml.promotion import PromotionDecision, decide
+from stockflow.ml.retrain_data import (
+    FinalRunner,
+    FoldJob,
+    FoldRunner,
+    PreparedData,
+    cut_folds,
+    final_here,
+    prepare_data,
+    serial_runner,
+)
 from stockflow.ml.retrain_records import gate_reason, record_retrain
 from stockflow.ml.training import (
     Recipe,
     TrainConfig,
-    final_window,
-    fit_recipes,
-    fold_predictions,
-    reference_frame,
-    usable_rows,
 )
-from stockflow.store.bars import load_bars
 
 if TYPE_CHECKING:
     from stockflow.config import Settings
 
+__all__ = [
+    "FinalRunner", "FoldJob", "FoldRunner", "PreparedData", "cut_folds", "final_here", "prepare_data",
+    "serial_runner",
+]  # fmt: skip
 REFERENCE_FILE = "reference.parquet"
 BASELINES = ("always_up", "yesterday", "momentum", "reversal")
-
-#: Runs the per-fold function over the folds; the default is a plain loop. A Prefect ``.map`` or a
-#: Dask client can be passed instead: folds are independent and seeded, so results do not change.
-FoldRunner = Callable[[Callable[[Fold], pl.DataFrame], Sequence[Fold]], list[pl.DataFrame]]
-
-
-@dataclass(frozen=True)
-class FoldJob:
-    """The per-fold function of a walk-forward as data (frame, recipes, config, aliases), so a runner can
-    score it whole (``job(fold)``) or split it per model kind (``stockflow.compute.walkforward``)."""
-
-    frame: pl.DataFrame
-    recipes: dict[str, Recipe]
-    cfg: TrainConfig
-    aliases: dict[str, str]
-
-    def __call__(self, fold: Fold) -> pl.DataFrame:
-        """Every recipe, the control and the baselines on one fold."""
-        return fold_predictions(self.frame, fold, self.recipes, self.cfg, aliases=self.aliases)
-
-
-def serial_runner(fn: Callable[[Fold], pl.DataFrame], fs: Sequence[Fold]) -> list[pl.DataFrame]:
-    """Score folds one after the other, saying after each which kinds it trained, the time it took and
-    an estimate of the time left (the folds are about the same size)."""
-    out: list[pl.DataFrame] = []
-    kinds = ", ".join(fn.recipes) if isinstance(fn, FoldJob) else "all kinds"
-    t0 = time.perf_counter()
-    for i, fold in enumerate(fs, 1):
-        out.append(fn(fold))
-        spent = time.perf_counter() - t0
-        get_logger().info(
-            "walk-forward: fold %d/%d done (%s); %.0fs so far, about %.0fs left",
-            i, len(fs), kinds, spent, spent / i * (len(fs) - i),
-        )  # fmt: skip
-    return out
 
 
 @dataclass(frozen=True)
@@ -117,16 +90,6 @@ class RetrainReport:
     train_end: dt.date | None
     seconds: float
     cards: dict[str, dict[str, Any]] = field(default_factory=dict)  # version -> model card
-
-
-@dataclass(frozen=True)
-class PreparedData:
-    """Features of the chosen universe and window, and the folds over them."""
-
-    frame: pl.DataFrame
-    symbols: list[str]
-    skipped: dict[str, str]
-    folds: list[Fold]
 
 
 def resolve_kinds(settings: Settings, kinds: Sequence[str] | None) -> list[str]:
@@ -158,42 +121,6 @@ def topk_config(settings: Settings) -> TopkConfig:
     """The live trade's top-k parameters (``settings.portfolio``) and the evaluation's trading cost."""
     pf = settings.portfolio
     return TopkConfig(pf.top_k, pf.hold_buffer, pf.max_changes, settings.models.cost_bps)
-
-
-def prepare_data(
-    settings: Settings,
-    engine: Engine,
-    *,
-    symbols: Sequence[str] | None = None,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-) -> PreparedData:
-    """Load bars, build features and cut the walk-forward folds."""
-    universe = list(symbols) if symbols else (list(settings.data.symbols) or None)
-    bars = load_bars(engine, universe, start, end)
-    if bars.is_empty():
-        raise DataError(
-            f"no bars stored for symbols {universe or 'all'} between {start or 'the start'} and "
-            f"{end or 'the end'}; run `stockflow ingest` first",
-            rule="retrain_data",
-        )
-    fres = build_features_report(
-        bars, settings.features, chunk_symbols=settings.compute.feature_chunk_symbols
-    )
-    frame = fres.frame
-    if frame.is_empty():
-        raise DataError(f"no symbol could be featurized: {fres.skipped}", rule="retrain_data")
-    ms = settings.models
-    sessions = usable_rows(frame).get_column("session").unique().to_list()
-    fs = folds(
-        sessions,
-        ms.train_window_days,
-        ms.test_window_days,
-        max(ms.purge_days, settings.features.label_horizon),
-        ms.n_folds,
-        label_horizon=settings.features.label_horizon,
-    )
-    return PreparedData(frame, fres.symbols, dict(fres.skipped), fs)
 
 
 def entry_name(kind: str) -> str:
@@ -232,7 +159,7 @@ def evaluate_walk_forward(
             champion.version, champion.feature_set_version, cfg.feature_set_version,
         )  # fmt: skip
 
-    one = FoldJob(data.frame, all_recipes, cfg, aliases)
+    one = FoldJob(data.frame, all_recipes, cfg, aliases, data.store)
     parts = [p for p in runner(one, data.folds) if not p.is_empty()]
     if not parts:
         raise DataError("no fold had training and test rows", rule="walk_forward")
@@ -280,8 +207,11 @@ def run_retrain(
     run_id = start_run(engine, params, flow_run_id)
     try:
         data = prepare_data(settings, engine, symbols=symbols, start=start, end=end)
-        evaluation = evaluate(settings, engine, data, chosen, runner)
-        return finalize(settings, engine, data, evaluation, run_id, started=t0)
+        try:
+            evaluation = evaluate(settings, engine, data, chosen, runner)
+            return finalize(settings, engine, data, evaluation, run_id, started=t0)
+        finally:
+            discard_chunks(data.store)
     except BaseException as err:
         fail_run(engine, run_id, err)
         raise
@@ -345,17 +275,17 @@ def finalize(
     run_id: int,
     *,
     started: float | None = None,
+    final_runner: FinalRunner = final_here,
 ) -> RetrainReport:
-    """Train the final models on the latest window, save them with card and drift reference, register
-    them and promote the candidate when decided (one transaction)."""
+    """Train the final models on the latest window (``final_runner``: here, or one unit per kind on a
+    cluster), save them with card and drift reference, register them and promote the candidate when
+    decided (one transaction)."""
     t0 = time.perf_counter() if started is None else started
     ms = settings.models
     cfg = train_config(settings)
     decision, metrics, control = ev.decision, ev.metrics, ev.control
-    train_rows = final_window(data.frame, ms.train_window_days, cfg.label_horizon)
-    fitted = fit_recipes(train_rows, ev.recipes, cfg)
-    train_start: dt.date = train_rows.get_column("session").min()  # type: ignore[assignment]
-    train_end: dt.date = train_rows.get_column("session").max()  # type: ignore[assignment]
+    fitted = final_runner(data.source, dict(ev.recipes), cfg, ms.train_window_days)
+    train_start, train_end = fitted.train_start, fitted.train_end
     fold_info = [f.describe() for f in data.folds]
     versions = {name: registry.new_version(r.kind) for name, r in ev.recipes.items()}
     cards: dict[str, dict[str, Any]] = {}
@@ -381,7 +311,7 @@ def finalize(
         )
         out = paths[name] = registry.artifact_dir(settings, version).resolve()
         model.save(out)
-        reference_frame(fitted, name, data.frame, cfg).write_parquet(out / REFERENCE_FILE)
+        fitted.references[name].write_parquet(out / REFERENCE_FILE)
         cards[version] = model.card()
 
     champ_entry = ev.champion

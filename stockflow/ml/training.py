@@ -103,7 +103,8 @@ def _cap(rows: pl.DataFrame, max_rows: int | None) -> pl.DataFrame:
 def _xy(
     rows: pl.DataFrame, cols: Sequence[str], label: str = "y_out"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    X = rows.select(list(cols)).to_numpy().astype(np.float64)
+    # copy=False: the frame's float64 columns need no second copy (the largest array of a fit).
+    X = rows.select(list(cols)).to_numpy(writable=True).astype(np.float64, copy=False)
     y = rows.get_column(label).cast(pl.Int64).to_numpy() if label in rows.columns else np.zeros(0)
     return X, y, rows.get_column("symbol").to_numpy()
 
@@ -174,7 +175,9 @@ def fit_recipes(
     training its members again (the same fit it would do, once). ``shuffle_seed`` permutes the labels
     (shuffled-label control).
     """
-    train = train.filter(pl.col(cfg.label).is_not_null()) if cfg.label in train.columns else train
+    if cfg.label in train.columns and train.get_column(cfg.label).null_count():
+        # Only when some label is missing: a copy of the training rows is the largest frame of a fit.
+        train = train.filter(pl.col(cfg.label).is_not_null())
     fit_rows, val_rows = validation_split(train, cfg.val_days, cfg.purge_days)
     fit_rows = _cap(fit_rows, cfg.max_train_rows)
     cols = cfg.feature_columns
@@ -295,6 +298,52 @@ def final_window(frame: pl.DataFrame, train_days: int, label_horizon: int) -> pl
     days = rows.get_column("session").unique().sort()
     start: dt.date = days[max(days.len() - train_days, 0)]
     return rows.filter(pl.col("session") >= start)
+
+
+#: Sessions kept before a window's first session (sequence context, label lookups): generous.
+CONTEXT_MARGIN_SESSIONS = 64
+
+
+def window_bounds(
+    sessions: pl.Series, first: dt.date, last: dt.date, margin: int = CONTEXT_MARGIN_SESSIONS
+) -> tuple[dt.date, dt.date]:
+    """First and last session of the rows a window ``first``..``last`` reads: ``margin`` sessions of
+    ``sessions`` (sorted, all of the frame's) before ``first``, through ``last``."""
+    idx = int(sessions.search_sorted(first))
+    lo: dt.date = sessions[max(idx - margin, 0)]
+    return lo, last
+
+
+@dataclass(frozen=True)
+class FinalFit:
+    """Final models fitted on the latest window, each with its drift reference (small: no training rows)."""
+
+    models: dict[str, BaseModel]
+    references: dict[str, pl.DataFrame]
+    train_start: dt.date
+    train_end: dt.date
+
+
+def final_fit(
+    frame: pl.DataFrame, recipes: Mapping[str, Recipe], cfg: TrainConfig, train_days: int
+) -> FinalFit:
+    """Fit ``recipes`` on the final window of ``frame`` (its last ``train_days`` labelled sessions) and
+    predict each one's drift reference. A subset of recipes gives the same models as all at once (each is
+    fitted alone and seeded; an ensemble reuses the members fitted beside it)."""
+    train_rows = final_window(frame, train_days, cfg.label_horizon)
+    fitted = fit_recipes(train_rows, recipes, cfg)
+    refs = {name: reference_frame(fitted, name, frame, cfg) for name in fitted.models}
+    start: dt.date = train_rows.get_column("session").min()  # type: ignore[assignment]
+    end: dt.date = train_rows.get_column("session").max()  # type: ignore[assignment]
+    return FinalFit(dict(fitted.models), refs, start, end)
+
+
+def final_window_start(labelled_sessions: Sequence[dt.date], train_days: int) -> dt.date:
+    """First session of :func:`final_window` given the sessions that have labelled usable rows."""
+    if not labelled_sessions:
+        raise DataError("no labelled rows outside the warm-up to train on", rule="training_rows")
+    days = sorted(labelled_sessions)
+    return days[max(len(days) - train_days, 0)]
 
 
 def reference_frame(fitted: FittedSet, name: str, frame: pl.DataFrame, cfg: TrainConfig) -> pl.DataFrame:

@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from sqlalchemy import select
 
 from stockflow.config import load_settings
@@ -35,9 +36,10 @@ def _env(monkeypatch: pytest.MonkeyPatch, root: Path, address: str | None) -> No
 
 def retrain_in(
     monkeypatch: pytest.MonkeyPatch, root: Path, bars: pl.DataFrame, address: str | None
-) -> tuple[dict[str, Any], dict[str, Any], list[tuple[str, str, str]]]:
-    """Run the retrain flow in a fresh store under ``root``; returns the summary, the run's stored metrics
-    and the registry rows (kind, status, reason)."""
+) -> tuple[dict[str, Any], dict[str, Any], list[tuple[str, str, str]], dict[str, pl.DataFrame]]:
+    """Run the retrain flow in a fresh store under ``root``; returns the summary, the run's stored metrics,
+    the registry rows (kind, status, reason) and each final model's drift reference (its predictions on
+    its validation rows) by kind."""
     from flows.retrain import retrain_flow
 
     _env(monkeypatch, root, address)
@@ -52,8 +54,12 @@ def retrain_in(
             for r in s.scalars(select(ModelRecord).order_by(ModelRecord.id))
         ]
         metrics = dict(run.metrics or {})
+        refs = {
+            r.kind: pl.read_parquet(Path(r.artifact_path) / "reference.parquet")
+            for r in s.scalars(select(ModelRecord))
+        }
     engine.dispose()
-    return out, metrics, rows
+    return out, metrics, rows, refs
 
 
 def task_runs(flow_run_id: str) -> list[tuple[str, str]]:
@@ -86,7 +92,22 @@ def test_retrain_on_a_local_cluster_decides_like_in_process(
     assert dask[1] == here[1]  # every pooled metric of every model, baseline and control
     assert dask[2] == here[2]  # registry rows: kinds, statuses, gate reasons
     assert len(dask[2]) == 2
+    # The final models are fitted on the workers (one unit per kind) and are the same models: the same
+    # predictions on the same reference rows.
+    assert sorted(dask[3]) == sorted(here[3]) == ["lightgbm", "momentum"]
+    for kind, ref in here[3].items():
+        assert_frame_equal(dask[3][kind], ref, check_exact=True)
+    # The features went through the chunked store under data_dir, removed at the end of the run.
+    parts = list((tmp_path / "dask" / "data" / "features").glob("*/parts/*"))
+    assert parts == [], parts
     names = _task_names(last_flow_run_id())
+    assert (
+        sorted(n for n in names if n.startswith("final fit"))
+        == [
+            "final fit {'lightgbm': Recipe(kind='lightgbm', params={...})}",
+        ]
+        or len([n for n in names if n.startswith("final fit")]) == 2
+    ), names
     # One task per (kind, fold): lightgbm with the shuffled-label control, momentum on its own.
     units = [n for n in names if n.startswith("walk-forward")]
     assert units == [
