@@ -178,7 +178,7 @@ def _parts_dir() -> Path:
 
 
 def _features_store(settings: Any, bars: pl.DataFrame, client: Any) -> dict[str, Any]:
-    from stockflow.features.store import discard_chunks, save_features
+    from stockflow.features.parquet import discard_chunks, save_features
 
     from stockflow.compute.features import build_features_to_store
     from stockflow.features import build_features_report
@@ -226,7 +226,7 @@ def job(stage: str, mode: str, n: int) -> dict[str, Any]:
     elif stage == "features_store":
         out.update(_features_store(settings, bars, client))
     elif stage == "retrain":
-        from stockflow.features.store import discard_chunks
+        from stockflow.features.parquet import discard_chunks
 
         from models.factory import effective_params, params_from_settings
         from stockflow.compute.executor import DaskExecutor

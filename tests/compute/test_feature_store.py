@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 from polars.testing import assert_frame_equal
 from sqlalchemy import Engine
-from stockflow.features.store import ChunkStore, discard_chunks
+from stockflow.features.parquet import ChunkStore, discard_chunks
 
 from models.factory import effective_params
 from stockflow.compute.executor import DaskExecutor
