@@ -271,7 +271,8 @@ def test_hybrid_asks_only_for_the_orders_in_the_band_in_rank_order(
     assert state.is_completed(), state.message
     run = out["value"]
     assert list(run.symbols) == in_band  # only the orders in the band, in rank order
-    assert run.description.index("| rank |") > 0
+    lines = [run.description.index(f"{s}**") for s in in_band]  # the form: one line per order
+    assert lines == sorted(lines) and "P(outperform)" in run.description
     sig = _signals(clean)
     assert {s for s, r in sig.items() if r.route == "approval"} == set(in_band)
     assert {s for s, r in sig.items() if r.route == "auto" and r.status == "executed"} == outside
