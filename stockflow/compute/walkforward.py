@@ -96,10 +96,11 @@ def run_unit(
 ) -> pl.DataFrame:
     """Predictions of one unit on one fold: a plain function of a frame or of stored rows it reads here
     (no database)."""
-    if isinstance(frame, StoredSlice):
-        frame = frame.load()
+    # Stored rows: fold_predictions reads them itself and frees them when no model needs them.
+    rows = frame.load if isinstance(frame, StoredSlice) else frame
+    del frame
     subset = {n: recipes[n] for n in spec.names}
-    out = fold_predictions(frame, fold, subset, cfg, aliases=aliases, control=spec.control)
+    out = fold_predictions(rows, fold, subset, cfg, aliases=aliases, control=spec.control)
     if out.is_empty() or spec.baselines:
         return out
     return out.filter(pl.col("kind") != "baseline")

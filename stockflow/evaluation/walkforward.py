@@ -124,14 +124,17 @@ def split(frame: pl.DataFrame, fold: Fold, label_horizon: int) -> tuple[pl.DataF
     sessions of the test window outside the warm-up (labels may be null at the very end).
     """
     # The label's end is the session h bars later in the symbol's own rows, taken before any filtering.
+    # Row masks over ``frame`` itself: no intermediate copy of the usable rows (the largest frame of a
+    # fold on a worker), the same rows in the same order.
     label_end = pl.col("session").shift(-label_horizon).over("symbol", order_by="session")
-    usable = frame.with_columns(label_end.alias("_label_end"))
-    if "warmup" in frame.columns:
-        usable = usable.filter(~pl.col("warmup"))
-    train = usable.filter(
-        pl.col("session").is_in(list(fold.train_sessions))
-        & pl.col("y_up").is_not_null()
-        & (pl.col("_label_end") < fold.test_start)
-    ).drop("_label_end")
-    test = usable.filter(pl.col("session").is_in(list(fold.test_sessions))).drop("_label_end")
-    return train, test
+    usable = ~pl.col("warmup") if "warmup" in frame.columns else pl.lit(True)
+    masks = frame.select(
+        (
+            usable
+            & pl.col("session").is_in(list(fold.train_sessions))
+            & pl.col("y_up").is_not_null()
+            & (label_end < fold.test_start)
+        ).alias("train"),
+        (usable & pl.col("session").is_in(list(fold.test_sessions))).alias("test"),
+    )
+    return frame.filter(masks.get_column("train")), frame.filter(masks.get_column("test"))

@@ -67,11 +67,15 @@ class FoldJob:
 
     def __call__(self, fold: Fold) -> pl.DataFrame:
         """Every recipe, the control and the baselines on one fold."""
-        frame = self.frame
-        if frame is None and self.store is not None:
-            frame = self.store.read(*window_bounds(self.store.sessions(), fold.train_start, fold.test_end))
-        assert frame is not None, "a FoldJob holds a frame or a store"
-        return fold_predictions(frame, fold, self.recipes, self.cfg, aliases=self.aliases)
+        if self.frame is not None:
+            return fold_predictions(self.frame, fold, self.recipes, self.cfg, aliases=self.aliases)
+        assert self.store is not None, "a FoldJob holds a frame or a store"
+        store = self.store
+        bounds = window_bounds(store.sessions(), fold.train_start, fold.test_end)
+        # A loader: fold_predictions holds the only reference to the rows (freed when not needed).
+        return fold_predictions(
+            lambda: store.read(*bounds), fold, self.recipes, self.cfg, aliases=self.aliases
+        )
 
 
 def serial_runner(fn: Callable[[Fold], pl.DataFrame], fs: Sequence[Fold]) -> list[pl.DataFrame]:

@@ -15,7 +15,7 @@ the same symbol (features only, never labels), so the first test rows are not sc
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,17 +79,24 @@ def validation_split(
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """The last ``val_days`` sessions of ``train`` as validation rows, ``purge_days`` sessions before them
     dropped so no fitting label reaches into validation. No split when the window is too short."""
-    if val_days <= 0:
+    bounds = _validation_bounds(train, val_days, purge_days)
+    if bounds is None:
         return train, None
+    fit_end, val_start = bounds
+    return train.filter(pl.col("session") <= fit_end), train.filter(pl.col("session") >= val_start)
+
+
+def _validation_bounds(train: pl.DataFrame, val_days: int, purge_days: int) -> tuple[dt.date, dt.date] | None:
+    """Last fitting session and first validation session of :func:`validation_split` (None: no split)."""
+    if val_days <= 0:
+        return None
     days = train.get_column("session").unique().sort()
     if days.len() < 2 * val_days + purge_days:
         # Keep most of a short window for fitting: validate on its last fifth instead.
         val_days = max(days.len() // 5, 0)
         if val_days < 5:
-            return train, None
-    val_start = days[-val_days]
-    fit_end = days[-(val_days + purge_days + 1)]
-    return train.filter(pl.col("session") <= fit_end), train.filter(pl.col("session") >= val_start)
+            return None
+    return days[-(val_days + purge_days + 1)], days[-val_days]
 
 
 def _cap(rows: pl.DataFrame, max_rows: int | None) -> pl.DataFrame:
@@ -109,12 +116,21 @@ def _xy(
     return X, y, rows.get_column("symbol").to_numpy()
 
 
+def _columns(rows: pl.DataFrame, cols: Sequence[str], keep: np.ndarray) -> np.ndarray:
+    """``rows.select(cols)`` of the rows ``keep`` as one row-major float64 array, filled column by
+    column: no frame of those rows, and LightGBM takes it as it is (it copies a column-major one)."""
+    X = np.empty((int(keep.sum()), len(cols)), dtype=np.float64)
+    for j, c in enumerate(cols):
+        X[:, j] = rows.get_column(c).to_numpy()[keep]
+    return X
+
+
 def _excess(rows: pl.DataFrame) -> np.ndarray | None:
     return rows.get_column("fwd_excess").to_numpy() if "fwd_excess" in rows.columns else None
 
 
 def with_context(
-    frame: pl.DataFrame, target: pl.DataFrame, context_rows: int
+    frame: pl.DataFrame | None, target: pl.DataFrame, context_rows: int
 ) -> tuple[pl.DataFrame, np.ndarray]:
     """``target`` rows plus up to ``context_rows - 1`` earlier usable rows of each symbol from ``frame``.
 
@@ -123,6 +139,8 @@ def with_context(
     """
     if context_rows <= 1 or target.is_empty():
         return target, np.arange(target.height)
+    if frame is None:
+        raise ValueError(f"a model reading {context_rows} rows of context got no rows to read them from")
     starts = target.group_by("symbol").agg(pl.col("session").min().alias("_first"))
     before = (
         usable_rows(frame)
@@ -144,7 +162,7 @@ def with_context(
 
 
 def predict_rows(
-    model: BaseModel, frame: pl.DataFrame, target: pl.DataFrame, cols: Sequence[str]
+    model: BaseModel, frame: pl.DataFrame | None, target: pl.DataFrame, cols: Sequence[str]
 ) -> np.ndarray:
     """P(up) of ``model`` for the ``target`` rows, in their order; sequence models read each symbol's
     preceding usable rows from ``frame`` as context."""
@@ -159,38 +177,73 @@ def predict_rows(
 
 @dataclass
 class FittedSet:
-    """Models fitted on one training split, by name, with the rows they were validated on."""
+    """Models fitted on one training split, by name, with the rows they were validated on (the fitting
+    rows only where there are none: the drift reference falls back to them)."""
 
     models: dict[str, BaseModel]
-    fit_rows: pl.DataFrame
+    fit_rows: pl.DataFrame | None
     val_rows: pl.DataFrame | None
 
 
+@dataclass(frozen=True)
+class FitData:
+    """The arrays every fit of one training split reads (built once: the models and the shuffled-label
+    control of a fold share them; the control permutes ``y``/``yv`` into new arrays)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    g: np.ndarray
+    Xv: np.ndarray | None
+    yv: np.ndarray | None
+    gv: np.ndarray | None
+    ev: np.ndarray | None
+    fit_rows: pl.DataFrame | None  # only when there are no validation rows
+    val_rows: pl.DataFrame | None
+
+
+def fit_data(train: pl.DataFrame, cfg: TrainConfig) -> FitData:
+    """The fitting and validation arrays of ``train`` (purged validation tail held out), taken from its
+    columns through row masks: no frame of the fitting rows is made unless ``max_train_rows`` caps them."""
+    if cfg.label in train.columns and train.get_column(cfg.label).null_count():
+        # Only when some label is missing: a copy of the training rows is the largest frame of a fit.
+        train = train.filter(pl.col(cfg.label).is_not_null())
+    cols = cfg.feature_columns
+    bounds = _validation_bounds(train, cfg.val_days, cfg.purge_days)
+    session = train.get_column("session")
+    keep = (session <= bounds[0]).to_numpy() if bounds else np.ones(train.height, dtype=bool)
+    src = train  # the rows ``keep`` of it are the fitting rows
+    if cfg.max_train_rows is not None and int(keep.sum()) > cfg.max_train_rows:
+        src = _cap(train.filter(pl.Series(keep)), cfg.max_train_rows)
+        keep = np.ones(src.height, dtype=bool)
+    y = src.get_column(cfg.label).cast(pl.Int64).to_numpy()[keep] if cfg.label in src.columns else np.zeros(0)
+    X, g = _columns(src, cols, keep), src.get_column("symbol").to_numpy()[keep]
+    # The fitting rows as a frame only when there are no validation rows (the drift reference's rows).
+    fit_rows = None if bounds is not None else src
+    val_rows = train.filter(session >= bounds[1]) if bounds else None
+    if val_rows is None or not val_rows.height:
+        return FitData(X, y, g, None, None, None, None, fit_rows, val_rows)
+    Xv, yv, gv = _xy(val_rows, cols, cfg.label)
+    return FitData(X, y, g, Xv, yv, gv, _excess(val_rows), fit_rows, val_rows)
+
+
 def fit_recipes(
-    train: pl.DataFrame, recipes: Mapping[str, Recipe], cfg: TrainConfig, *, shuffle_seed: int | None = None
+    train: pl.DataFrame | FitData,
+    recipes: Mapping[str, Recipe],
+    cfg: TrainConfig,
+    *,
+    shuffle_seed: int | None = None,
 ) -> FittedSet:
-    """Fit every recipe on ``train`` (purged validation tail held out).
+    """Fit every recipe on ``train`` (purged validation tail held out), or on its arrays (``fit_data``).
 
     An ensemble whose members' recipes are among the fitted models is combined from them instead of
     training its members again (the same fit it would do, once). ``shuffle_seed`` permutes the labels
     (shuffled-label control).
     """
-    if cfg.label in train.columns and train.get_column(cfg.label).null_count():
-        # Only when some label is missing: a copy of the training rows is the largest frame of a fit.
-        train = train.filter(pl.col(cfg.label).is_not_null())
-    fit_rows, val_rows = validation_split(train, cfg.val_days, cfg.purge_days)
-    fit_rows = _cap(fit_rows, cfg.max_train_rows)
+    d = train if isinstance(train, FitData) else fit_data(train, cfg)
     cols = cfg.feature_columns
-    X, y, g = _xy(fit_rows, cols, cfg.label)
+    X, y, g, Xv, yv, gv, ev = d.X, d.y, d.g, d.Xv, d.yv, d.gv, d.ev
     if X.shape[0] == 0:
         raise DataError("no training rows with labels in the window", rule="training_rows")
-    Xv: np.ndarray | None = None
-    yv: np.ndarray | None = None
-    gv: np.ndarray | None = None
-    ev: np.ndarray | None = None
-    if val_rows is not None and val_rows.height:
-        Xv, yv, gv = _xy(val_rows, cols, cfg.label)
-        ev = _excess(val_rows)
     if shuffle_seed is not None:
         rng = np.random.default_rng(shuffle_seed)
         y = rng.permutation(y)
@@ -221,11 +274,29 @@ def fit_recipes(
                 by_recipe.append((want, found))
             members.append(found)
         fitted[name] = EnsembleModel.from_members(members, X_val=Xv, y_val=yv, groups_val=gv, excess_val=ev)
-    return FittedSet(fitted, fit_rows, val_rows)
+    return FittedSet(fitted, d.fit_rows, d.val_rows)
+
+
+def _context_rows(recipes: Mapping[str, Recipe], cfg: TrainConfig) -> int:
+    """Rows of history the recipes' models read per prediction (1: the row alone), from unfitted models."""
+    out = 1
+    for r in recipes.values():
+        subs = dict(r.params.get("members") or {}).items() if r.kind == "ensemble" else [(r.kind, r.params)]
+        for kind, params in subs:
+            model = make_model(kind, cfg.feature_columns, feature_set_version=cfg.feature_set_version,
+                               params=dict(params))  # fmt: skip
+            out = max(out, model.context_rows)
+    return out
+
+
+def _by_symbol_session(rows: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` ordered by (symbol, session); as they are when already so (no copy)."""
+    order = rows.select(pl.arg_sort_by("symbol", "session")).to_series().to_numpy()
+    return rows if bool((order == np.arange(rows.height)).all()) else rows[order]
 
 
 def fold_predictions(
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | Callable[[], pl.DataFrame],
     fold: Fold,
     recipes: Mapping[str, Recipe],
     cfg: TrainConfig,
@@ -240,13 +311,22 @@ def fold_predictions(
     its recipe equals a challenger's: the same fit, computed once). The per-(kind, fold) unit of work is
     this function with one recipe and ``control=False, baselines=False`` (an ensemble fits its own
     members then); a scheduler may run those units anywhere and concatenate the frames.
+
+    ``frame`` may be a loader (a worker reading the fold's rows): then this function holds the only
+    reference and drops the rows after the split when no model reads earlier rows as context, and the
+    training rows once their arrays are built (memory of a unit: the arrays and the test rows).
     """
-    train, test = split(frame, fold, cfg.label_horizon)
+    rows: pl.DataFrame | None = frame() if callable(frame) else frame
+    del frame
+    assert rows is not None
+    train, test = split(rows, fold, cfg.label_horizon)
     if train.is_empty() or test.is_empty():
         get_logger().warning("retrain: fold %s has no training or test rows; skipped", fold.index)
         return pl.DataFrame()
-    train = train.sort(["symbol", "session"])
-    test = test.sort(["symbol", "session"])
+    context = rows if _context_rows(recipes, cfg) > 1 else None
+    del rows  # with no context needed, the fold's rows are freed here
+    train = _by_symbol_session(train)
+    test = _by_symbol_session(test)
     # ``y_up`` of the long frame is the label the models learn (cfg.label), so AUC and log loss judge
     # what was predicted; ``fwd_ret_1`` feeds the top-k portfolio evaluation.
     keys = test.select(
@@ -259,20 +339,23 @@ def fold_predictions(
             keys.with_columns(pl.lit(name).alias("model"), pl.lit(kind).alias("kind"), pl.Series("p", p))
         )
 
-    fitted = fit_recipes(train, recipes, cfg)
-    for name, model in fitted.models.items():
-        p = predict_rows(model, frame, test, cfg.feature_columns)
+    fns = default_baselines(cfg.momentum_column) if baselines else {}
+    base = {name: fn(train, test) for name, fn in fns.items()}
+    data = fit_data(train, cfg)
+    del train  # the fits read the arrays only
+    for name, model in fit_recipes(data, recipes, cfg).models.items():
+        p = predict_rows(model, context, test, cfg.feature_columns)
         add(name, "model", p)
         for alias, target in (aliases or {}).items():
             if target == name:
                 add(alias, "model", p)
     if control:
         ctl = {"control": Recipe(cfg.control_kind, _control_params(recipes, cfg.control_kind))}
-        shuffled = fit_recipes(train, ctl, cfg, shuffle_seed=cfg.seed + 1000 + fold.index)
+        shuffled = fit_recipes(data, ctl, cfg, shuffle_seed=cfg.seed + 1000 + fold.index)
         add(f"shuffled_control({cfg.control_kind})", "control",
-            predict_rows(shuffled.models["control"], frame, test, cfg.feature_columns))  # fmt: skip
-    for name, fn in (default_baselines(cfg.momentum_column) if baselines else {}).items():
-        add(name, "baseline", fn(train, test))
+            predict_rows(shuffled.models["control"], context, test, cfg.feature_columns))  # fmt: skip
+    for name, p in base.items():
+        add(name, "baseline", p)
     if not parts:
         return pl.DataFrame()
     return (
@@ -349,5 +432,6 @@ def final_window_start(labelled_sessions: Sequence[dt.date], train_days: int) ->
 def reference_frame(fitted: FittedSet, name: str, frame: pl.DataFrame, cfg: TrainConfig) -> pl.DataFrame:
     """Drift reference of a final model: its validation rows (unseen by the fit) with its predictions."""
     rows = fitted.val_rows if fitted.val_rows is not None and fitted.val_rows.height else fitted.fit_rows
+    assert rows is not None, "fit_data keeps the fitting rows where there are no validation rows"
     p = predict_rows(fitted.models[name], frame, rows, cfg.feature_columns)
     return rows.select("symbol", "session", *cfg.feature_columns).with_columns(pl.Series("prediction", p))
