@@ -178,10 +178,9 @@ def _parts_dir() -> Path:
 
 
 def _features_store(settings: Any, bars: pl.DataFrame, client: Any) -> dict[str, Any]:
-    from stockflow.features.store import discard_chunks, save_features
-
     from stockflow.compute.features import build_features_to_store
     from stockflow.features import build_features_report
+    from stockflow.features.parquet import discard_chunks, save_features
 
     if client is None:
         res = build_features_report(bars, settings.features)
@@ -226,13 +225,12 @@ def job(stage: str, mode: str, n: int) -> dict[str, Any]:
     elif stage == "features_store":
         out.update(_features_store(settings, bars, client))
     elif stage == "retrain":
-        from stockflow.features.store import discard_chunks
-
         from models.factory import effective_params, params_from_settings
         from stockflow.compute.executor import DaskExecutor
         from stockflow.compute.features import build_features_report, build_features_to_store
         from stockflow.compute.walkforward import UnitRunner
         from stockflow.evaluation import folds
+        from stockflow.features.parquet import discard_chunks
         from stockflow.ml.retrain import PreparedData, evaluate_walk_forward, serial_runner, train_config
         from stockflow.ml.retrain_data import final_here
         from stockflow.ml.training import Recipe, usable_rows

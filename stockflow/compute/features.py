@@ -9,7 +9,7 @@ Only bar arrays travel to the workers (numpy arrays, not frames); each worker ho
 time, so the peak memory of a worker does not grow with the universe.
 
 :func:`build_features_to_store` goes further: each worker writes its chunk's per-symbol features to the
-chunked feature store (:class:`stockflow.features.store.ChunkStore`, under ``data_dir``) and returns only
+chunked feature store (:class:`stockflow.features.parquet.ChunkStore`, under ``data_dir``) and returns only
 the skipped symbols and a file name, so no feature frame travels back to the flow's own process at all.
 """
 
@@ -36,7 +36,7 @@ from stockflow.features.build import (
     with_cross_sectional_labels,
 )
 from stockflow.features.build import build_features_report as build_in_process
-from stockflow.features.store import ChunkStore, write_chunk
+from stockflow.features.parquet import ChunkStore, write_chunk
 from stockflow.logs import get_logger
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from stockflow.features.store import ChunkStore, StoredSlice
+from stockflow.features.parquet import ChunkStore, StoredSlice
 from stockflow.ml.training import (
     CONTEXT_MARGIN_SESSIONS,
     FinalFit,

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from stockflow.compute.features import build_features_report, build_features_to_store
 from stockflow.errors import DataError
 from stockflow.evaluation import Fold, folds
-from stockflow.features.store import ChunkStore, chunk_dir, discard_chunks
+from stockflow.features.parquet import ChunkStore, chunk_dir, discard_chunks
 from stockflow.logs import get_logger
 from stockflow.ml.training import (
     FinalFit,

@@ -11,7 +11,6 @@ import numpy as np
 import polars as pl
 from polars.testing import assert_frame_equal
 from sqlalchemy import Engine
-from stockflow.features.store import ChunkStore, discard_chunks
 
 from models.factory import effective_params
 from stockflow.compute.executor import DaskExecutor
@@ -19,6 +18,7 @@ from stockflow.compute.features import build_features_to_store
 from stockflow.compute.walkforward import UnitRunner
 from stockflow.config import Settings
 from stockflow.features import build_features_report as in_process
+from stockflow.features.parquet import ChunkStore, discard_chunks
 from stockflow.ml.retrain import (
     PreparedData,
     evaluate_walk_forward,
