@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -27,7 +28,7 @@ from stockflow.logs import get_logger
 from stockflow.ops.notify import emit_halted
 from stockflow.ops.reports import report_url
 from stockflow.pipeline.approval_stage import run_approval
-from stockflow.pipeline.market import feature_rows, history_start, latest_prices, read_market
+from stockflow.pipeline.market import history_start, latest_prices, read_market
 from stockflow.pipeline.model_choice import choose_model, model_importances, predict_for
 from stockflow.pipeline.outcomes import held_quantities, log_plan, result_status
 from stockflow.pipeline.plan import plan_orders, revalidate
@@ -157,9 +158,10 @@ class BookStage:
 @task(name="target-book", cache_policy=NO_CACHE)
 def book_task(ctx: RunContext, choice: ModelChoice, market: MarketView, sor: StartOfRun) -> BookStage:
     """Predictions of the chosen model (stored) -> top-k target book sized by the risk rules -> the
-    orders that reach it (exits first) -> signals, with drivers for the symbols that get an order."""
+    orders that reach it (exits first) -> signals, with drivers for the symbols that get an order (the
+    model's attributions on the feature rows predict scored: the features are built once per run)."""
     log, settings = get_logger(), ctx.settings
-    preds, skipped, model = predict_for(settings, ctx.engine, choice, market)
+    preds, skipped, model, scored = predict_for(settings, ctx.engine, choice, market)
     for sym, why in sorted(skipped.items())[:20]:
         log.warning(f"no prediction for {sym}: {why}")
     if len(skipped) > 20:
@@ -183,12 +185,14 @@ def book_task(ctx: RunContext, choice: ModelChoice, market: MarketView, sor: Sta
         pending_buys=pending,
     )
     orders = orders_for(book, held)
-    frame = feature_rows(settings, market, [o.symbol for o in orders])
+    # The model that made the predictions explains them, on the very feature rows it scored (built
+    # once, inside predict; a symbol it did not score, e.g. a skipped holding that leaves, has none).
+    with_order = [o.symbol for o in orders]
     drivers = feature_drivers(
-        frame,
-        FEATURE_COLUMNS,
+        scored.filter(pl.col("symbol").is_in(with_order)) if not scored.is_empty() else scored,
+        list(getattr(model, "feature_names", FEATURE_COLUMNS)),
         model_importances(choice.entry),
-        model=model,  # the model that made the predictions explains them (not loaded again)
+        model=model,
     )
     signals = book_signals(book, preds, market.session, drivers)
     log.info(

@@ -30,7 +30,7 @@ from stockflow.errors import ConfigError, DataError, ModelError
 from stockflow.features import build_features_report, feature_set, required_history
 from stockflow.logs import get_logger
 from stockflow.ml.registry import load_champion, load_version
-from stockflow.ml.training import predict_rows
+from stockflow.ml.training import predict_rows, with_context
 from stockflow.store.bars import load_bars
 
 if TYPE_CHECKING:
@@ -71,6 +71,10 @@ class PredictReport:
     stored: int = 0  # rows newly written (0 on a repeat run)
     #: The loaded model, so a caller can explain these predictions without loading it a second time.
     model: Any = field(default=None, repr=False, compare=False)
+    #: The feature rows the model scored for the stored predictions (symbol, session, features...;
+    #: per symbol its target row last, after the context rows a sequence model read), so an explanation
+    #: explains exactly these rows instead of building the features again. Empty without predictions.
+    scored: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False, compare=False)
 
 
 def history_bars(settings: Settings, context_rows: int) -> int:
@@ -200,7 +204,7 @@ def run_predict(
         bars = bars.filter(pl.col("symbol").is_in(present) & pl.col("session").is_between(start, session))
     else:
         bars = load_bars(engine, present, start, session)
-    rows = pl.DataFrame()
+    rows = scored = pl.DataFrame()
     if present and not bars.is_empty():
         bars = bars.group_by("symbol", maintain_order=True).tail(n_hist)
         fres = build_features_report(bars, fsettings)
@@ -225,6 +229,7 @@ def run_predict(
             if not target.is_empty():
                 p = predict_rows(model, frame, target, fset.columns)
                 rows = target.select("symbol").with_columns(pl.Series("probability", p))
+                scored = with_context(frame, target, model.context_rows)[0]  # the rows predict_rows read
     now = utcnow()
     records: list[dict[str, object]] = []
     for sym, prob in rows.iter_rows() if not rows.is_empty() else []:
@@ -263,7 +268,9 @@ def run_predict(
         stored,
         len(skipped),
     )
-    return PredictReport(session, entry.version, preds, skipped, stored, model=model)
+    if not scored.is_empty():
+        scored = scored.filter(pl.col("symbol").is_in([str(r["symbol"]) for r in records]))
+    return PredictReport(session, entry.version, preds, skipped, stored, model=model, scored=scored)
 
 
 def predict_latest(

@@ -2,8 +2,9 @@
 
 A :class:`MarketView` holds the bars of the universe (and of every holding) from the earliest session
 any stage needs up to the expected session: the paper broker's fills since its last processed session,
-the protective stops, the last closes that size and judge the orders, and the feature rows that explain
-them. Re-validation after an approval reads prices only (:func:`latest_prices`).
+the protective stops, the last closes that size and judge the orders, and the bars predict builds the
+features from (once: the rows it scored also explain the orders). Re-validation after an approval reads
+prices only (:func:`latest_prices`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import polars as pl
 from sqlalchemy import Engine
 
 from stockflow.domain.orders import to_decimal
-from stockflow.features import build_features, required_history
+from stockflow.features import required_history
 from stockflow.store.bars import load_bars
 
 if TYPE_CHECKING:
@@ -86,11 +87,3 @@ def read_market(
 def latest_prices(engine: Engine, symbols: Sequence[str], expected: dt.date) -> dict[str, Decimal]:
     """The last close per symbol on or before ``expected`` (re-validation after an approval)."""
     return last_closes(load_bars(engine, symbols, start=expected - dt.timedelta(days=30), end=expected))
-
-
-def feature_rows(settings: Settings, market: MarketView, symbols: Sequence[str]) -> pl.DataFrame:
-    """Features of ``symbols`` from the view's bars (for the orders' drivers), outside the warm-up."""
-    bars = market.bars.filter(pl.col("symbol").is_in(list(symbols))) if symbols else pl.DataFrame()
-    if bars.is_empty():
-        return bars
-    return build_features(bars, settings.features).filter(~pl.col("warmup"))

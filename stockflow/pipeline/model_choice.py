@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
 from sqlalchemy import Engine
 
 from models.base import read_card
@@ -123,12 +124,13 @@ def model_importances(entry: ModelEntry | None) -> dict[str, float]:
 
 def predict_for(
     settings: Settings, engine: Engine, choice: ModelChoice, market: MarketView
-) -> tuple[list[Any], dict[str, str], Any]:
+) -> tuple[list[Any], dict[str, str], Any, pl.DataFrame]:
     """Predictions of the chosen model for the market's session over its symbols, from the bars the run
     already read (stored idempotently by the models area's ``run_predict``), the symbols it could not
-    score, with why, and the loaded model (to explain its predictions; None without a model)."""
+    score, with why, the loaded model and the feature rows it scored (to explain its predictions on
+    exactly those rows, without building the features again; None and empty without a model)."""
     if choice.entry is None:
-        return [], {}, None
+        return [], {}, None, pl.DataFrame()
     version = None if choice.source == "champion" else choice.entry.version
     rep = run_predict(
         settings,
@@ -139,4 +141,4 @@ def predict_for(
         bars=market.bars,
         bars_start=market.start,
     )
-    return list(rep.predictions), dict(rep.skipped), rep.model
+    return list(rep.predictions), dict(rep.skipped), rep.model, rep.scored

@@ -428,3 +428,55 @@ def test_the_run_reads_the_bars_once(clean: Engine) -> None:
     assert state.is_completed(), state.message
     assert state.result()["predictions"] > 0
     assert len(reads) == 1, reads
+
+
+def test_the_run_builds_the_features_once_and_explains_the_scored_rows(
+    clean: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Features are built once per trade run (issue 13): inside predict; the orders' drivers are the
+    model's own attributions on exactly the rows it scored, not on a second build from the market view
+    (whose longer history gives EMA-type indicators other values). On the old code: two builds, and the
+    drivers' values and contributions differ from the scored rows'."""
+    import numpy as np
+    import polars as pl
+
+    import stockflow.features.build as fbuild
+    from stockflow.pipeline import model_choice
+    from stockflow.pipeline.signals import model_drivers
+
+    _run("auto")  # a model exists from here on (the first run of the module trains one)
+    _wipe(clean)
+    built: list[pl.DataFrame] = []
+    reports: list[Any] = []
+    build, run_predict = fbuild._build, model_choice.run_predict
+
+    def counted(*args: Any, **kwargs: Any) -> Any:  # every feature build goes through _build
+        res = build(*args, **kwargs)
+        built.append(res.frame)
+        return res
+
+    def kept(*args: Any, **kwargs: Any) -> Any:
+        reports.append(run_predict(*args, **kwargs))
+        return reports[-1]
+
+    monkeypatch.setattr(fbuild, "_build", counted)
+    monkeypatch.setattr(model_choice, "run_predict", kept)
+    state = _run("auto")
+    assert state.is_completed(), state.message
+    assert state.result()["predictions"] > 0
+    assert len(built) == 1, f"features built {len(built)} times in one trade run"
+
+    rep = reports[0]
+    model = rep.model
+    assert model.context_rows == 1  # the module's LightGBM: its scored rows are the session's rows
+    scored = built[0].filter(~pl.col("warmup") & (pl.col("session") == AS_OF)).sort("symbol")
+    probs = {p.symbol: p.probability for p in rep.predictions}
+    X = scored.select(list(model.feature_names)).to_numpy().astype(np.float64)
+    p = model.predict_proba(X, groups=scored.get_column("symbol").to_numpy())
+    for sym, prob in zip(scored.get_column("symbol").to_list(), p, strict=True):
+        assert prob == pytest.approx(probs[sym])  # these are the rows the model scored
+    with_drivers = {s: r.drivers for s, r in _signals(clean).items() if r.drivers}
+    assert with_drivers, "no signal got drivers"
+    want = model_drivers(model, scored.filter(pl.col("symbol").is_in(list(with_drivers))))
+    for sym, drivers in with_drivers.items():
+        assert drivers == [d.as_dict() for d in want[sym]], sym
