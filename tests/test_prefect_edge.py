@@ -23,6 +23,7 @@ ALLOWED = {
     "stockflow/crashed.py": "marks the flow runs of dead processes Crashed on the API",
     "stockflow/config/credentials.py": "an optional Prefect Secret block",
     "stockflow/cli/pipeline.py": "the CLI prints the run's UI link (PREFECT_API_URL/PREFECT_UI_URL)",
+    "stockflow/expected.py": "one line for Prefect's own expected errors (a run's refused parameters)",
 }
 
 
