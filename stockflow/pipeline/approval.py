@@ -179,6 +179,35 @@ def approval_form(orders: Sequence[ProposedOrder], plan_hash_: str, description:
     return model  # type: ignore[no-any-return]
 
 
+def _plan_header(
+    orders: Sequence[ProposedOrder], plan_hash_: str, *, deadline: dt.datetime, equity: float, run_label: str
+) -> list[str]:
+    """The lines above a plan (the table's and the form's): what waits, until when, equity, plan hash."""
+    return [
+        f"## Trade approval needed{(' - ' + run_label) if run_label else ''}",
+        "",
+        f"{len(orders)} order(s) wait for a decision until **{deadline:%Y-%m-%d %H:%M:%S} UTC**. "
+        "Orders not approved by then **expire and are not sent**. Equity "
+        f"${equity:,.2f}. Plan hash `{plan_hash_}`.",
+        "",
+        f"In rank order. {CONFIDENCE_TEXT}.",
+        "",
+    ]
+
+
+def _plan_footer(orders: Sequence[ProposedOrder], flow_run_id: str | None) -> list[str]:
+    """The lines below a plan: how to choose, what is checked on resume, the headless command."""
+    lines = [
+        "",
+        "Choose **approve** or **reject** for each order below (default: reject) and submit. "
+        "On resume, prices, risk limits, the trading state and market hours are checked again.",
+    ]
+    if flow_run_id:
+        syms = ",".join(o.symbol for o in orders)
+        lines += ["", f"Headless: `stockflow approve {flow_run_id} --approve {syms}`"]
+    return lines
+
+
 def plan_markdown(
     orders: Sequence[ProposedOrder],
     plan_hash_: str,
@@ -190,14 +219,7 @@ def plan_markdown(
 ) -> str:
     """The plan as markdown: shown above the Prefect form and published as an artifact."""
     lines = [
-        f"## Trade approval needed{(' - ' + run_label) if run_label else ''}",
-        "",
-        f"{len(orders)} order(s) wait for a decision until **{deadline:%Y-%m-%d %H:%M:%S} UTC**. "
-        "Orders not approved by then **expire and are not sent**. Equity "
-        f"${equity:,.2f}. Plan hash `{plan_hash_}`.",
-        "",
-        f"In rank order. {CONFIDENCE_TEXT}.",
-        "",
+        *_plan_header(orders, plan_hash_, deadline=deadline, equity=equity, run_label=run_label),
         "| rank | symbol | side | qty | reference price | stop | score | expected excess | P(outperform) "
         "| notional | risk taken | reason |",
         "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
@@ -211,15 +233,7 @@ def plan_markdown(
             f"{_opt(o.score, '{:.4g}')} | {_opt(o.expected_excess, '{:+.2%}')} | {o.probability:.3f} | "
             f"${o.notional:,.2f} | ${o.risk_amount:,.2f} ({o.risk_pct:.2%}) | {reason} |"
         )
-    lines += [
-        "",
-        "Choose **approve** or **reject** for each order below (default: reject) and submit. "
-        "On resume, prices, risk limits, the trading state and market hours are checked again.",
-    ]
-    if flow_run_id:
-        syms = ",".join(o.symbol for o in orders)
-        lines += ["", f"Headless: `stockflow approve {flow_run_id} --approve {syms}`"]
-    return "\n".join(lines)
+    return "\n".join(lines + _plan_footer(orders, flow_run_id))
 
 
 def form_markdown(
@@ -240,14 +254,7 @@ def form_markdown(
     artifact and the book page; every order's details are also under its own choice in the form.
     """
     lines = [
-        f"## Trade approval needed{(' - ' + run_label) if run_label else ''}",
-        "",
-        f"{len(orders)} order(s) wait for a decision until **{deadline:%Y-%m-%d %H:%M:%S} UTC**. "
-        "Orders not approved by then **expire and are not sent**. Equity "
-        f"${equity:,.2f}. Plan hash `{plan_hash_}`.",
-        "",
-        f"In rank order. {CONFIDENCE_TEXT}.",
-        "",
+        *_plan_header(orders, plan_hash_, deadline=deadline, equity=equity, run_label=run_label),
     ]
     for o in in_rank_order(orders):
         stop = f", stop {o.stop_price:.2f}" if o.stop_price else ""
@@ -261,14 +268,8 @@ def form_markdown(
         "",
         "The whole plan (score, expected excess, notional, reason) is in the run's `trade-approval` "
         f"artifact{book}; each order's details are under its choice below.",
-        "",
-        "Choose **approve** or **reject** for each order below (default: reject) and submit. "
-        "On resume, prices, risk limits, the trading state and market hours are checked again.",
     ]
-    if flow_run_id:
-        syms = ",".join(o.symbol for o in orders)
-        lines += ["", f"Headless: `stockflow approve {flow_run_id} --approve {syms}`"]
-    return "\n".join(lines)
+    return "\n".join(lines + _plan_footer(orders, flow_run_id))
 
 
 @dataclass(frozen=True)
