@@ -7,6 +7,7 @@ Environment variables are set before Prefect is imported anywhere, so no test to
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,10 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+# The test's own processes (CLIs, servers, workers) cache compiled modules instead of recompiling Prefect &
+# co. at every start (PYTHONDONTWRITEBYTECODE, where the machine sets it, cost seconds per process).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 # Never read the developer's own stockflow.yaml or STOCKFLOW_* variables in tests.
 # (an empty file: a STOCKFLOW_CONFIG naming a missing file is refused)
 os.environ["STOCKFLOW_CONFIG"] = os.path.join(_PREFECT_HOME, "empty-stockflow.yaml")
