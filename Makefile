@@ -52,8 +52,12 @@ browser-deps:  ## Debian's chromium for the end-to-end UI test (skipped when abs
 	      || echo "chromium could not be installed: the browser test will skip"; \
 	  else echo "chromium missing and cannot apt-get here: the browser test will skip"; fi; }
 
+# The suite runs in PYTEST_WORKERS processes (pytest-xdist), one test module per process at a time (module
+# fixtures such as a served `stockflow up` stay whole); most of its time is spent waiting on servers and
+# subprocesses. `PYTEST_WORKERS=0 make pytest` runs it in one process.
+PYTEST_WORKERS ?= 3
 pytest: setup
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: setup browser-deps lint typecheck pytest  ## set up, then ruff, mypy and the whole test suite
 

@@ -148,3 +148,19 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"shared dataset not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow modules first (the README walkthrough and the browser tests, the longest, before all): with the suite spread over
+    processes (`make test`: pytest-xdist, one module per worker at a time) the long ones start early
+    instead of ending the run alone. Order within a module is kept."""
+
+    def rank(item: pytest.Item) -> int:
+        if item.path.name in ("test_readme_walkthrough.py", "test_e2e_browser.py"):  # the two longest
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    module_rank: dict[Path, int] = {}
+    for item in items:
+        module_rank[item.path] = min(module_rank.get(item.path, 2), rank(item))
+    items.sort(key=lambda item: module_rank[item.path])

@@ -18,6 +18,8 @@ import pytest
 from tests.badinput.corpus import CLI_CASES, cli_cases
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # a whole module of real servers, subprocesses or clusters
+
 
 def _env(tmp_path: Path) -> dict[str, str]:
     env = {

@@ -20,6 +20,8 @@ import pytest
 
 from tests.compute.test_flows import last_flow_run_id, retrain_in, task_runs
 
+pytestmark = pytest.mark.slow  # a whole module of real servers, subprocesses or clusters
+
 DASK = str(Path(sys.executable).parent / "dask")
 
 

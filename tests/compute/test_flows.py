@@ -17,6 +17,8 @@ from stockflow.db import make_engine, transaction, upgrade
 from stockflow.db.models_ml import ModelRecord, RetrainRun
 from tests.models.conftest import SMALL_MODELS, SYMBOLS, store
 
+pytestmark = pytest.mark.slow  # a whole module of real servers, subprocesses or clusters
+
 MODELS = {**SMALL_MODELS, "kinds": ["lightgbm", "momentum"], "lgbm_num_boost_round": 40}
 
 

@@ -20,6 +20,8 @@ from stockflow.store.bars import store_bars
 from tests.backtest.conftest import random_bars
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # a whole module of real servers, subprocesses or clusters
+
 PREFECT = str(Path(sys.executable).parent / "prefect")
 
 

@@ -19,6 +19,8 @@ from stockflow.db import make_engine, transaction, upgrade
 from stockflow.db.models_ml import RetrainRun
 from tests.models.conftest import SMALL_MODELS, SYMBOLS, store
 
+pytestmark = pytest.mark.slow  # a whole module of real servers, subprocesses or clusters
+
 
 def _artifact_keys(flow_run_id: str | None) -> set[str]:
     from prefect.client.orchestration import get_client

@@ -14,6 +14,8 @@ from stockflow.db import make_engine, transaction, upgrade
 from stockflow.db.models_ml import DriftReportRow
 from tests.models.conftest import SMALL_MODELS, SMALL_PORTFOLIO, SYMBOLS, store
 
+pytestmark = pytest.mark.slow  # a whole module of real servers, subprocesses or clusters
+
 
 def _artifact(key: str) -> object | None:
     from prefect.client.orchestration import get_client

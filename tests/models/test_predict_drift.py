@@ -28,6 +28,8 @@ from stockflow.ops.reports import report_url
 from tests.models.conftest import SYMBOLS, small_settings, store
 from tests.models.synth import synthetic_bars
 
+pytestmark = pytest.mark.slow  # a whole module of real servers, subprocesses or clusters
+
 
 @pytest.fixture(scope="module")
 def champion_dir(tmp_path_factory: pytest.TempPathFactory, reversal_bars: pl.DataFrame) -> Path:

@@ -22,6 +22,8 @@ from stockflow.ops.local import LocalOperation, OperationConfig, free_port, http
 from tests.ops import api
 from tests.ops.standin import LOCK
 
+pytestmark = pytest.mark.slow  # a whole module of real servers, subprocesses or clusters
+
 ROOT = Path(__file__).resolve().parents[2]
 APPROVAL = "standin-approval/standin-approval"
 TYPED = "standin-typed/standin-typed"

@@ -17,7 +17,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -81,29 +80,28 @@ def _run_logs(api_url: str, flow_run_id: str, want: str, timeout: float = 60) ->
         time.sleep(0.5)
 
 
-@pytest.mark.parametrize(
-    ("deployment", "parameters", "says"),
-    [
-        ("trade/trade", {"mode": "sideways"}, "mode: Input should be 'auto', 'manual' or 'hybrid'"),
-        ("monitor/monitor", {"symbols": 5}, "symbols: Input should be a valid list"),
-        (
-            "kill-switch/kill-switch",
-            {"state": "OFF"},
-            "state: Input should be 'ACTIVE', 'REDUCING' or 'HALTED'",
-        ),
-    ],
-)
-def test_run_with_validation_off_fails_in_one_line(
-    served: str, deployment: str, parameters: dict[str, Any], says: str
-) -> None:
-    status, run = api.create_run(served, deployment, parameters, validate=False)
-    assert status == 201, run
-    done = api.wait_state(served, run["id"], api.TERMINAL, timeout=300)
-    assert done["state"]["type"] == "FAILED", done["state"]
-    messages = _run_logs(served, run["id"], "invalid flow run parameters")
-    text = "\n".join(messages)
-    lines = [m for m in messages if "invalid flow run parameters" in m]
-    assert len(lines) == 1, text
-    assert says in lines[0] and "\n" not in lines[0], lines[0]
-    assert "the run did not start" in lines[0]
-    assert "Traceback" not in text, text
+#: (deployment, parameters of the wrong type, what its one line says)
+CASES = [
+    ("trade/trade", {"mode": "sideways"}, "mode: Input should be 'auto', 'manual' or 'hybrid'"),
+    ("monitor/monitor", {"symbols": 5}, "symbols: Input should be a valid list"),
+    ("kill-switch/kill-switch", {"state": "OFF"}, "state: Input should be 'ACTIVE', 'REDUCING' or 'HALTED'"),
+]
+
+
+def test_runs_with_validation_off_fail_in_one_line(served: str) -> None:
+    # The three runs are created at once (each is a spawned process: they start side by side).
+    runs = []
+    for deployment, parameters, says in CASES:
+        status, run = api.create_run(served, deployment, parameters, validate=False)
+        assert status == 201, run
+        runs.append((deployment, run["id"], says))
+    for deployment, run_id, says in runs:
+        done = api.wait_state(served, run_id, api.TERMINAL, timeout=300)
+        assert done["state"]["type"] == "FAILED", (deployment, done["state"])
+        messages = _run_logs(served, run_id, "invalid flow run parameters")
+        text = "\n".join(messages)
+        lines = [m for m in messages if "invalid flow run parameters" in m]
+        assert len(lines) == 1, (deployment, text)
+        assert says in lines[0] and "\n" not in lines[0], lines[0]
+        assert "the run did not start" in lines[0], lines[0]
+        assert "Traceback" not in text, (deployment, text)

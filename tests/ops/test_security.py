@@ -25,6 +25,8 @@ from stockflow.ops.security import (
 )
 from tests.fakes.alpaca_trading import API_KEY, SECRET_KEY, FakeAlpacaTrading
 
+pytestmark = pytest.mark.slow  # a whole module of real servers, subprocesses or clusters
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

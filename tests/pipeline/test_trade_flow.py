@@ -33,7 +33,7 @@ NEXT_SESSION = dt.date(2012, 4, 2)
 SYMBOLS = ["AAPL", "MSFT", "IBM"]
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.usefixtures("prefect_api")
+pytestmark = [pytest.mark.usefixtures("prefect_api"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
