@@ -151,9 +151,9 @@ def shared_data() -> Path:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Slow modules first (the README walkthrough and the browser tests, the longest, before all): with the suite spread over
-    processes (`make test`: pytest-xdist, one module per worker at a time) the long ones start early
-    instead of ending the run alone. Order within a module is kept."""
+    """Slow modules first (the README walkthrough and the browser tests, the longest, before all): with the
+    suite spread over processes (`make test`: pytest-xdist, one module per worker at a time) the long ones
+    start early instead of ending the run alone. Order within a module is kept."""
 
     def rank(item: pytest.Item) -> int:
         if item.path.name in ("test_readme_walkthrough.py", "test_e2e_browser.py"):  # the two longest
