@@ -54,10 +54,11 @@ browser-deps:  ## Debian's chromium for the end-to-end UI test (skipped when abs
 
 # The suite runs in PYTEST_WORKERS processes (pytest-xdist), one test module per process at a time (module
 # fixtures such as a served `stockflow up` stay whole); most of its time is spent waiting on servers and
-# subprocesses. `PYTEST_WORKERS=0 make pytest` runs it in one process.
-PYTEST_WORKERS ?= 3
+# subprocesses (3 processes on 2 cores were slower than 2). The slowest modules start first (tests/conftest.py).
+# `PYTEST_WORKERS=0 make pytest` runs it in one process.
+PYTEST_WORKERS ?= 2
 pytest: setup
-	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: setup browser-deps lint typecheck pytest  ## set up, then ruff, mypy and the whole test suite
 

@@ -1,6 +1,8 @@
-"""Peak memory of ONE walk-forward unit (LightGBM + shuffled control + baselines, one fold) at 2,000 and
-5,000 symbols, each in a fresh process (bench/unit_job.py): what one Dask worker of the retrain needs,
+"""Peak memory of ONE unit of the retrain at 2,000 and 5,000 symbols, each in a fresh process
+(bench/unit_job.py): a walk-forward unit (LightGBM + shuffled control + baselines, one fold) and the final
+fit (LightGBM on the final window, with its drift reference). What one Dask worker of the retrain needs,
 measured directly instead of through the whole retrain on a cluster (>20 min at 5,000 on 2 cores).
+``BENCH_UNIT_UNITS`` picks the units ("walk,final").
 
 The features are built once per size into a chunked store under .bench/unit_memory/ (in a subprocess,
 chunk after chunk, as the workers write them) from the synthetic universe of bench/scale_job.py.
@@ -39,13 +41,13 @@ def build_store(n: int) -> Path:
     return out
 
 
-def _job(n: int, store: Path, code: Path | None, tag: str) -> dict[str, Any]:
-    dest = (CACHE / f"unit_{n}_{tag}.json").resolve()
+def _job(n: int, store: Path, code: Path | None, tag: str, unit: str) -> dict[str, Any]:
+    dest = (CACHE / f"unit_{unit}_{n}_{tag}.json").resolve()
     env = dict(os.environ)
     if code is not None:
         env["PYTHONPATH"] = str(code)
     proc = subprocess.run(
-        [sys.executable, str(HERE / "unit_job.py"), str(n), str(store), str(dest)],
+        [sys.executable, str(HERE / "unit_job.py"), str(n), str(store), str(dest), unit],
         env=env,
         cwd=str(code) if code is not None else None,
         capture_output=True,
@@ -54,7 +56,8 @@ def _job(n: int, store: Path, code: Path | None, tag: str) -> dict[str, Any]:
         check=False,
     )
     if proc.returncode != 0:
-        return {"symbols": n, "tag": tag, "failed": proc.returncode, "stderr": proc.stderr[-2000:]}
+        failed = {"failed": proc.returncode, "stderr": proc.stderr[-2000:]}
+        return {"symbols": n, "tag": tag, "unit": unit, **failed}
     return {"tag": tag, **json.loads(dest.read_text())}
 
 
@@ -75,15 +78,16 @@ def run() -> dict[str, Any]:
             out[f"n{n}"] = {"failed": "store build", "stderr": build.stderr[-2000:]}
             continue
         store = (CACHE / f"store_{n}").resolve()
-        runs = []
-        if before:
-            runs.append(_job(n, store, Path(before).resolve(), "before"))
-        runs.append(_job(n, store, None, "after"))
-        for r in runs:
-            out[f"n{n}_{r['tag']}"] = r
-        if len(runs) == 2 and "failed" not in runs[0] and "failed" not in runs[1]:
-            a, b = (pl.read_parquet(CACHE / f"unit_{n}_{t}.parquet") for t in ("before", "after"))
-            out[f"n{n}_same_predictions"] = a.equals(b)
+        for unit in os.environ.get("BENCH_UNIT_UNITS", "walk,final").split(","):
+            runs = []
+            if before:
+                runs.append(_job(n, store, Path(before).resolve(), "before", unit))
+            runs.append(_job(n, store, None, "after", unit))
+            for r in runs:
+                out[f"{unit}_n{n}_{r['tag']}"] = r
+            if len(runs) == 2 and "failed" not in runs[0] and "failed" not in runs[1]:
+                a, b = (pl.read_parquet(CACHE / f"unit_{unit}_{n}_{t}.parquet") for t in ("before", "after"))
+                out[f"{unit}_n{n}_same_predictions"] = a.equals(b)
     with (CACHE / "results.jsonl").open("a") as f:
         f.write(json.dumps(out, default=str) + "\n")
     return out

@@ -1,5 +1,7 @@
-"""One walk-forward unit (LightGBM + its shuffled control + the baselines, one fold), as a Dask worker runs
-it, in this process alone: ``python bench/unit_job.py N STORE_DIR OUT.json``.
+"""One unit of the retrain as a Dask worker runs it, in this process alone:
+``python bench/unit_job.py N STORE_DIR OUT.json [walk|final]``: ``walk`` (default) is one walk-forward
+unit (LightGBM + its shuffled control + the baselines, one fold), ``final`` the final fit of LightGBM
+(the final window, the model and its drift reference).
 
 The peak RSS of this process (``ru_maxrss``) is what one worker needs for the unit: the part of the
 retrain on a cluster that decides whether a worker fits in its memory limit. The features are read from
@@ -29,19 +31,19 @@ def _current_mb() -> float:
         return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
-def measure(n: int, store_dir: Path, preds: Path) -> dict[str, object]:
-    """Run the unit on the stored features of ``n`` symbols; its figures."""
+def measure(n: int, store_dir: Path, preds: Path, unit: str = "walk") -> dict[str, object]:
+    """Run the unit on the stored features of ``n`` symbols; its figures (``preds``: what it predicted)."""
     import lightgbm  # noqa: F401  (imports are not the unit's memory: a worker has them already)
 
     import stockflow
     from bench.scale_job import MODELS
     from models.factory import effective_params, params_from_settings
-    from stockflow.compute.walkforward import UnitSpec, run_unit
+    from stockflow.compute.walkforward import UnitSpec, run_final_unit, run_unit
     from stockflow.config import load_settings
     from stockflow.evaluation import folds
     from stockflow.features.parquet import ChunkStore, StoredSlice
     from stockflow.ml.retrain import train_config
-    from stockflow.ml.training import Recipe, window_bounds
+    from stockflow.ml.training import Recipe, final_window_start, window_bounds
 
     settings = load_settings(models=MODELS)
     ms = settings.models
@@ -55,18 +57,30 @@ def measure(n: int, store_dir: Path, preds: Path) -> dict[str, object]:
     cfg = train_config(settings)
     before_mb = _current_mb()
     t0 = time.perf_counter()
-    out = run_unit(
-        StoredSlice(store, *window_bounds(store.sessions(), fold.train_start, fold.test_end)),
-        fold,
-        recipes=recipes,
-        cfg=cfg,
-        aliases={},
-        spec=UnitSpec(("lightgbm",), control=True, baselines=True),
-    )
+    if unit == "final":
+        sessions = store.sessions()
+        start = final_window_start(store.labelled_sessions(), ms.train_window_days)
+        fit = run_final_unit(
+            StoredSlice(store, *window_bounds(sessions, start, sessions[-1])),
+            recipes=recipes,
+            cfg=cfg,
+            train_days=ms.train_window_days,
+        )
+        out = fit.references["lightgbm"]
+    else:
+        out = run_unit(
+            StoredSlice(store, *window_bounds(store.sessions(), fold.train_start, fold.test_end)),
+            fold,
+            recipes=recipes,
+            cfg=cfg,
+            aliases={},
+            spec=UnitSpec(("lightgbm",), control=True, baselines=True),
+        )
     t = round(time.perf_counter() - t0, 2)
     out.write_parquet(preds)
     return {
         "symbols": n,
+        "unit": unit,
         "code": str(Path(stockflow.__file__).resolve().parents[1]),
         "fold": fold.index,
         "prediction_rows": out.height,
@@ -80,4 +94,5 @@ def measure(n: int, store_dir: Path, preds: Path) -> dict[str, object]:
 if __name__ == "__main__":
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     n, store_dir, dest = int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-    dest.write_text(json.dumps(measure(n, store_dir, dest.with_suffix(".parquet")), default=str))
+    unit = sys.argv[4] if len(sys.argv) > 4 else "walk"
+    dest.write_text(json.dumps(measure(n, store_dir, dest.with_suffix(".parquet"), unit), default=str))

@@ -246,6 +246,5 @@ def run_final_unit(
 ) -> FinalFit:
     """Final models of one recipe group with their drift references (reads stored rows here). ``unit``
     names the group (the task run's name)."""
-    if isinstance(frame, StoredSlice):
-        frame = frame.load()
-    return final_fit(frame, recipes, cfg, train_days)
+    # Stored rows: final_fit reads them itself and frees them once the training arrays are built.
+    return final_fit(frame.load if isinstance(frame, StoredSlice) else frame, recipes, cfg, train_days)

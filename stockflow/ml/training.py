@@ -408,16 +408,27 @@ class FinalFit:
 
 
 def final_fit(
-    frame: pl.DataFrame, recipes: Mapping[str, Recipe], cfg: TrainConfig, train_days: int
+    frame: pl.DataFrame | Callable[[], pl.DataFrame],
+    recipes: Mapping[str, Recipe],
+    cfg: TrainConfig,
+    train_days: int,
 ) -> FinalFit:
     """Fit ``recipes`` on the final window of ``frame`` (its last ``train_days`` labelled sessions) and
     predict each one's drift reference. A subset of recipes gives the same models as all at once (each is
-    fitted alone and seeded; an ensemble reuses the members fitted beside it)."""
-    train_rows = final_window(frame, train_days, cfg.label_horizon)
-    fitted = fit_recipes(train_rows, recipes, cfg)
-    refs = {name: reference_frame(fitted, name, frame, cfg) for name in fitted.models}
+    fitted alone and seeded; an ensemble reuses the members fitted beside it). ``frame`` may be a loader:
+    its rows are then freed as in :func:`fold_predictions` (the validation rows stay: drift reference)."""
+    rows: pl.DataFrame | None = frame() if callable(frame) else frame
+    del frame
+    assert rows is not None
+    train_rows = final_window(rows, train_days, cfg.label_horizon)
+    context = rows if _context_rows(recipes, cfg) > 1 else None
+    del rows  # with no context needed, only the training rows stay
     start: dt.date = train_rows.get_column("session").min()  # type: ignore[assignment]
     end: dt.date = train_rows.get_column("session").max()  # type: ignore[assignment]
+    data = fit_data(train_rows, cfg)
+    del train_rows  # the fits read the arrays only
+    fitted = fit_recipes(data, recipes, cfg)
+    refs = {name: reference_frame(fitted, name, context, cfg) for name in fitted.models}
     return FinalFit(dict(fitted.models), refs, start, end)
 
 
@@ -429,7 +440,9 @@ def final_window_start(labelled_sessions: Sequence[dt.date], train_days: int) ->
     return days[max(len(days) - train_days, 0)]
 
 
-def reference_frame(fitted: FittedSet, name: str, frame: pl.DataFrame, cfg: TrainConfig) -> pl.DataFrame:
+def reference_frame(
+    fitted: FittedSet, name: str, frame: pl.DataFrame | None, cfg: TrainConfig
+) -> pl.DataFrame:
     """Drift reference of a final model: its validation rows (unseen by the fit) with its predictions."""
     rows = fitted.val_rows if fitted.val_rows is not None and fitted.val_rows.height else fitted.fit_rows
     assert rows is not None, "fit_data keeps the fitting rows where there are no validation rows"
