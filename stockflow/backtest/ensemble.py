@@ -148,7 +148,13 @@ class Ensemble:
         missing = [m.name for m in self.members if m.name not in member_signals]
         require(not missing, f"ensemble: no signals given for member(s) {missing}")
         panel = bars if isinstance(bars, Panel) else build_panel(bars)
-        targets = [align_signals(member_signals[m.name], panel).target for m in self.members]
+        return self.vote_targets(
+            panel, [align_signals(member_signals[m.name], panel).target for m in self.members]
+        )
+
+    def vote_targets(self, panel: Panel, targets: Sequence[np.ndarray]) -> pl.DataFrame:
+        """Vote over the members' target panels (``align_signals(...).target`` on ``panel``, in members'
+        order): what :meth:`combine` does after aligning; a cluster sends these int8 panels, not frames."""
         weights = member_weights(panel, targets, self.weighting, self.lookback)
         signal, strength, size, has = vote(targets, weights, self.quorum, self.conflict)
         # Symbol-major order (symbols are sorted) gives a frame sorted by symbol and session for free.

@@ -1,9 +1,10 @@
 """The strategy comparison on any executor, with the signals built where the backtests run.
 
-The bars go to the cluster once (:meth:`Executor.scatter`); the panel is built once there; each rule
-strategy's signals are built on a worker (the ensemble's vote waits for its members' signals, which stay
-on the workers); then one ``unit`` per strategy (its backtests with costs on and off: one Prefect task
-run) runs next to its signals. Only names, settings values and the results travel through the driver.
+The bars go to every worker once (:meth:`Executor.scatter` with ``broadcast``); the panel is built once
+there; each rule strategy's signals are built on a worker, and next to them its vote for the ensemble (its
+target panel: int8, not the signal frame); the ensemble votes over those; then one ``unit`` per strategy
+(its backtests with costs on and off: one Prefect task run) runs next to its signals. Only names,
+settings values and the results travel through the driver.
 The :class:`~stockflow.backtest.runner.Comparison` is built in the strategies' order, exactly as
 :func:`stockflow.backtest.runner.run_comparison` builds it in process (same signals, same panel, same
 engine).
@@ -15,12 +16,13 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 
 from stockflow.backtest.book import BookSpec
 from stockflow.backtest.config import BacktestConfig, Costs
 from stockflow.backtest.engine import run_backtest
-from stockflow.backtest.panel import Panel, build_panel
+from stockflow.backtest.panel import Panel, align_signals, build_panel
 from stockflow.backtest.result import BacktestResult
 from stockflow.backtest.runner import (
     build_signals,
@@ -57,15 +59,30 @@ def strategy_signals(name: str, bars: pl.DataFrame) -> pl.DataFrame:
     return make_strategy(name).signals(bars)
 
 
-def ensemble_signals(
-    members: Sequence[str], bars: pl.DataFrame, signals: Sequence[pl.DataFrame]
-) -> pl.DataFrame:
-    """The ensemble's vote over its members' signals (given in ``members`` order)."""
-    return make_ensemble(members).combine(bars, dict(zip(members, signals, strict=True)))
+def panel_grid(panel: Panel) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The sessions and symbols of ``panel`` (a few kB: what aligning signals to it needs)."""
+    return panel.sessions, panel.symbols
+
+
+def signal_target(signals: pl.DataFrame, grid: tuple[np.ndarray, tuple[str, ...]]) -> np.ndarray:
+    """A member's vote for the ensemble: its signals' target panel (int8, sessions x symbols) on the
+    panel of ``grid``, built next to its signals (a few hundred kB travel instead of the signal frame)."""
+    sessions, symbols = grid
+    shape = (len(sessions), len(symbols))
+    nothing = np.empty(shape)  # never read: aligning reads the grid and the shape only
+    return align_signals(
+        signals, Panel(sessions, symbols, nothing, nothing, nothing, nothing, nothing > 0)
+    ).target
+
+
+def ensemble_signals(members: Sequence[str], panel: Panel, targets: Sequence[np.ndarray]) -> pl.DataFrame:
+    """The ensemble's vote over its members' target panels (in ``members`` order) on the bars' whole
+    panel: the frame ``make_ensemble(members).combine(bars, signals)`` gives."""
+    return make_ensemble(members).vote_targets(panel, targets)
 
 
 def panel_of(bars: pl.DataFrame, start: dt.date | None, end: dt.date | None) -> Panel:
-    """The comparison's panel (a unit of its own, so that it is built once on the cluster)."""
+    """A panel of the bars (a unit of its own, so that it is built once on the cluster)."""
     return build_panel(bars, start=start, end=end)
 
 
@@ -93,14 +110,17 @@ def parallel_comparison(executor: Executor, unit: Any = run_strategy) -> Any:
         params: dict[str, dict[str, Any]] = {}
         if ml:
             signals, params = build_signals(ml, bars, settings, start=start, end=end, engine=engine)
-        ref = executor.scatter(bars)
+        ref = executor.scatter(bars, broadcast=True)  # every signal unit reads the bars
         built = {n: executor.submit(strategy_signals, {"name": n, "bars": ref}) for n in computed}
         for n in computed:
             if n in names:
                 signals[n], params[n] = built[n], make_strategy(n).params()
         if members:
+            whole = executor.submit(panel_of, {"bars": ref, "start": None, "end": None})
+            grid = executor.submit(panel_grid, {"panel": whole})
+            votes = [executor.submit(signal_target, {"signals": built[m], "grid": grid}) for m in members]
             signals["ensemble"] = executor.submit(
-                ensemble_signals, {"members": members, "bars": ref, "signals": [built[m] for m in members]}
+                ensemble_signals, {"members": members, "panel": whole, "targets": votes}
             )
             params["ensemble"] = make_ensemble(members).params()
         panel = executor.submit(panel_of, {"bars": ref, "start": start, "end": end})

@@ -33,8 +33,9 @@ class Executor(Protocol):
         """Start ``fn(**parameters)``; returns a handle whose ``result()`` waits for it."""
         ...
 
-    def scatter(self, value: Any) -> Any:
-        """Place a large input once where the units run (a reference to pass as a parameter)."""
+    def scatter(self, value: Any, *, broadcast: bool = False) -> Any:
+        """Place a large input once where the units run (a reference to pass as a parameter);
+        ``broadcast``: on every worker (an input most units read)."""
         ...
 
 
@@ -59,7 +60,7 @@ class InlineExecutor:
         units among the parameters (alone or in a list) are their values, as on a cluster."""
         return Done(fn(**{k: _value(v) for k, v in parameters.items()}))
 
-    def scatter(self, value: Any) -> Any:
+    def scatter(self, value: Any, *, broadcast: bool = False) -> Any:
         """Nothing to move."""
         return value
 
@@ -96,17 +97,24 @@ class DaskExecutor:
                 TaskRunContext.__var__.reset(token)
         return self.client.submit(fn, pure=False, **parameters)  # type: ignore[no-any-return]
 
-    def scatter(self, value: Any) -> Any:
-        """The value as a Dask task's result, computed once on one worker and fetched by the others.
+    def scatter(self, value: Any, *, broadcast: bool = False) -> Any:
+        """The value as a Dask task's result, computed once on one worker and fetched by the others, or
+        with ``broadcast`` copied to every worker at once.
 
         Not ``client.scatter``: scattered data has no lineage, so a worker lost while holding it cancels
         every unit that needs it. A task's result is recomputed from its spec on another worker.
+        ``broadcast`` matters for an input every unit reads: Dask runs a task where its largest input
+        lies, so with that input on one worker every unit would queue there (measured: the backtest's
+        strategies all ran on one of two workers, the other idle).
         """
         import warnings
 
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ll]arge graph.*")
-            return self.client.submit(_identity, value, pure=False)
+            ref = self.client.submit(_identity, value, pure=False)
+        if broadcast:
+            self.client.replicate([ref])
+        return ref
 
 
 def _is_task(fn: Any) -> bool:
