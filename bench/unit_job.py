@@ -38,12 +38,13 @@ def measure(n: int, store_dir: Path, preds: Path, unit: str = "walk") -> dict[st
     import stockflow
     from bench.scale_job import MODELS
     from models.factory import effective_params, params_from_settings
-    from stockflow.compute.walkforward import UnitSpec, run_final_unit, run_unit
+    from stockflow.compute.executor import InlineExecutor
+    from stockflow.compute.walkforward import UnitRunner, UnitSpec, run_unit
     from stockflow.config import load_settings
     from stockflow.evaluation import folds
     from stockflow.features.parquet import ChunkStore, StoredSlice
     from stockflow.ml.retrain import train_config
-    from stockflow.ml.training import Recipe, final_window_start, window_bounds
+    from stockflow.ml.training import Recipe, window_bounds
 
     settings = load_settings(models=MODELS)
     ms = settings.models
@@ -58,14 +59,8 @@ def measure(n: int, store_dir: Path, preds: Path, unit: str = "walk") -> dict[st
     before_mb = _current_mb()
     t0 = time.perf_counter()
     if unit == "final":
-        sessions = store.sessions()
-        start = final_window_start(store.labelled_sessions(), ms.train_window_days)
-        fit = run_final_unit(
-            StoredSlice(store, *window_bounds(sessions, start, sessions[-1])),
-            recipes=recipes,
-            cfg=cfg,
-            train_days=ms.train_window_days,
-        )
+        # As the retrain submits it (the final window's slice of the store), run here.
+        fit = UnitRunner(InlineExecutor()).final(store, recipes, cfg, ms.train_window_days)
         out = fit.references["lightgbm"]
     else:
         out = run_unit(
