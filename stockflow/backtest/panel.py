@@ -134,10 +134,16 @@ NO_OPINION = -2
 
 def align_signals(signals: pl.DataFrame, panel: Panel) -> SignalPanel:
     """Scatter a long signal frame onto ``panel``; rows outside the panel are ignored."""
+    return align_to_grid(signals, panel.sessions, panel.symbols)
+
+
+def align_to_grid(signals: pl.DataFrame, sessions: np.ndarray, symbols: tuple[str, ...]) -> SignalPanel:
+    """:func:`align_signals` onto the panel of these sessions and symbols (aligning reads nothing else of
+    it: a worker can align next to the signals without the panel's prices)."""
     missing = [c for c in SIGNAL_COLUMNS if c not in signals.columns]
     if missing:
         raise DataError(f"signal frame lacks columns {missing}", rule="signal_schema")
-    shape = panel.shape
+    shape = (len(sessions), len(symbols))
     target = np.full(shape, NO_OPINION, dtype=np.int8)
     strength = np.zeros(shape)
     size = np.ones(shape)
@@ -154,7 +160,7 @@ def align_signals(signals: pl.DataFrame, panel: Panel) -> SignalPanel:
             row=row,
             rule="signal_range",
         )
-    ti, si = _index(sig, panel.sessions, panel.symbols)
+    ti, si = _index(sig, sessions, symbols)
     keep = (ti >= 0) & (si >= 0)
     ti, si = ti[keep], si[keep]
     target[ti, si] = values[keep].astype(np.int8)

@@ -22,7 +22,7 @@ import polars as pl
 from stockflow.backtest.book import BookSpec
 from stockflow.backtest.config import BacktestConfig, Costs
 from stockflow.backtest.engine import run_backtest
-from stockflow.backtest.panel import Panel, align_signals, build_panel
+from stockflow.backtest.panel import Panel, align_to_grid, build_panel
 from stockflow.backtest.result import BacktestResult
 from stockflow.backtest.runner import (
     build_signals,
@@ -67,12 +67,7 @@ def panel_grid(panel: Panel) -> tuple[np.ndarray, tuple[str, ...]]:
 def signal_target(signals: pl.DataFrame, grid: tuple[np.ndarray, tuple[str, ...]]) -> np.ndarray:
     """A member's vote for the ensemble: its signals' target panel (int8, sessions x symbols) on the
     panel of ``grid``, built next to its signals (a few hundred kB travel instead of the signal frame)."""
-    sessions, symbols = grid
-    shape = (len(sessions), len(symbols))
-    nothing = np.empty(shape)  # never read: aligning reads the grid and the shape only
-    return align_signals(
-        signals, Panel(sessions, symbols, nothing, nothing, nothing, nothing, nothing > 0)
-    ).target
+    return align_to_grid(signals, *grid).target
 
 
 def ensemble_signals(members: Sequence[str], panel: Panel, targets: Sequence[np.ndarray]) -> pl.DataFrame:
