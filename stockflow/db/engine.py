@@ -74,6 +74,9 @@ def _watch_store_file(engine: Engine, path: Path) -> None:
 
     event.listen(engine, "connect", on_connect)
     event.listen(engine, "commit", before_commit)
+    # A disposed engine is done with its file: the end-of-command check no longer looks at it (it stayed
+    # registered until garbage collection, and a later command in the process reported that file).
+    event.listen(engine, "engine_disposed", lambda e: _STORES.pop(e, None))
 
 
 def check_store_identities() -> None:
